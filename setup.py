@@ -1,0 +1,81 @@
+"""Install smolvla_ros two ways from one tree.
+
+- ROS 2 (colcon, ament_python): the Python packages, the ament index marker, package.xml and the
+  data folders (launch/ config/ urdf/ rviz/) under share/smolvla_ros; console scripts land in
+  lib/smolvla_ros (see setup.cfg) so `ros2 run smolvla_ros <executable>` finds them.
+- Plain pip (`pip install -e .[all]`): the same packages and console scripts, no ROS needed.
+
+torch is deliberately unpinned: users bring the build that matches their CUDA.
+"""
+
+from pathlib import Path
+
+from setuptools import find_packages, setup
+
+PACKAGE = 'smolvla_ros'
+HERE = Path(__file__).resolve().parent
+
+
+def data_files_of(folder: str, patterns: tuple[str, ...]) -> list[tuple[str, list[str]]]:
+    """Install every file of `folder` matching `patterns`, one entry per sub-folder.
+
+    setuptools' data_files is not recursive, so each directory gets its own entry.
+    """
+    entries: dict[str, list[str]] = {}
+    root = HERE / folder
+    for pattern in patterns:
+        for path in sorted(root.rglob(pattern)):
+            if path.is_file():
+                rel = path.relative_to(HERE)
+                target = str(Path('share') / PACKAGE / rel.parent)
+                entries.setdefault(target, []).append(str(rel))
+    return sorted(entries.items())
+
+
+EXTRAS = {
+    # SmolVLA inference and training.
+    'model': ['torch>=2.2', 'transformers>=5.0,<6', 'safetensors>=0.4', 'huggingface_hub>=0.30'],
+    # MuJoCo simulator of the SO-101 (CPU rendering needs libosmesa6 and MUJOCO_GL=osmesa).
+    'sim': ['mujoco>=3.2', 'imageio>=2.30'],
+    # Real arms and USB cameras.
+    'hardware': ['feetech-servo-sdk>=1.0', 'dynamixel-sdk>=3.7', 'pyserial>=3.5'],
+    'camera': ['opencv-python-headless>=4.8'],
+    # Tests, lint, benchmarks' plots, and the ROS 2 message definitions used by the node tests.
+    'dev': [
+        'pytest>=8',
+        'hypothesis>=6.100',
+        'ruff>=0.6',
+        'rosbags>=0.10',
+        'colcon-core>=0.17',
+        'colcon-ros>=0.5',
+        'colcon-cmake>=0.2',
+        'matplotlib>=3.8',
+    ],
+}
+EXTRAS['all'] = sorted({d for n in ('model', 'sim', 'hardware', 'camera') for d in EXTRAS[n]})
+
+setup(
+    name=PACKAGE,
+    version='0.1.0',
+    description='ROS 2 nodes and a ROS-free runtime for the SmolVLA policy on SO-100/SO-101 arms',
+    long_description=(HERE / 'README.md').read_text(encoding='utf-8'),
+    long_description_content_type='text/markdown',
+    license='Apache-2.0',
+    python_requires='>=3.10',
+    packages=find_packages(include=['smolvla_ros*', 'smolvla_model*', 'so_arm_driver*']),
+    include_package_data=True,
+    install_requires=['numpy>=1.24', 'pyyaml>=6'],
+    extras_require=EXTRAS,
+    data_files=[
+        ('share/ament_index/resource_index/packages', [f'resource/{PACKAGE}']),
+        (f'share/{PACKAGE}', ['package.xml']),
+        *data_files_of('launch', ('*.py', '*.xml', '*.yaml')),
+        *data_files_of('config', ('*.yaml', '*.json')),
+        *data_files_of('urdf', ('*.urdf', '*.xacro', '*.xml', '*.yaml')),
+        *data_files_of('rviz', ('*.rviz',)),
+    ],
+    zip_safe=False,
+    entry_points={
+        'console_scripts': [],
+    },
+)
