@@ -49,6 +49,7 @@ EXTRAS = {
         'colcon-core>=0.17',
         'colcon-ros>=0.5',
         'colcon-cmake>=0.2',
+        'colcon-package-information>=0.4',
         'matplotlib>=3.8',
     ],
 }
