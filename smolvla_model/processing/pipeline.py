@@ -248,6 +248,8 @@ class Postprocessor:
         files = read_processor_files(folder)
         if files is not None and files.norm_map is not None:
             config.normalization_mapping.update(files.norm_map)
+        if files is not None and files.eps is not None:
+            config.eps = files.eps
         post_stats, source = _resolve_stats(folder, config, files, stats, post=True)
         return cls(config, post_stats, source)
 
