@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -25,6 +26,8 @@ from so_arm_driver.tables import TICKS_PER_REV, Register
 _FIELDS = ('id', 'drive_mode', 'homing_offset', 'range_min', 'range_max')
 # Homing_Offset is sign-magnitude with the sign at bit 11: |offset| <= 2047.
 MAX_HOMING_OFFSET = 2047
+# LeRobot homes the mid pose to half a turn: (4096 - 1) // 2 ticks.
+HALF_TURN = 2047
 
 
 @dataclass(frozen=True)
@@ -231,3 +234,55 @@ def write_calibration_to_eeprom(bus: object, calibration: Mapping[str, MotorCali
         bus.write_one(Register.HOMING_OFFSET, c.id, c.homing_offset)  # type: ignore[attr-defined]
         bus.write_one(Register.MIN_POSITION_LIMIT, c.id, c.range_min)  # type: ignore[attr-defined]
         bus.write_one(Register.MAX_POSITION_LIMIT, c.id, c.range_max)  # type: ignore[attr-defined]
+
+
+def home_to_mid(bus: object, ids: Mapping[str, int]) -> dict[str, int]:
+    """Make the present pose read as mid-range (2047 ticks) on every motor; return the offsets.
+
+    The arm must be held in the middle of its range with torque off. Clears each offset and the
+    position limits, reads the bare position, and writes ``Homing_Offset = raw - 2047`` so that the
+    firmware's ``Present = actual - Homing_Offset`` reads 2047 in this pose.
+
+    Raises:
+        SoArmCommError (and subclasses): a servo did not answer.
+        SoArmCalibrationError: the needed offset is beyond ±2047 (cannot happen for 0..4095).
+    """
+    id_list = list(ids.values())
+    bus.set_torque(False, id_list)  # type: ignore[attr-defined]
+    for i in id_list:
+        bus.write_one(Register.HOMING_OFFSET, i, 0)  # type: ignore[attr-defined]
+        bus.write_one(Register.MIN_POSITION_LIMIT, i, 0)  # type: ignore[attr-defined]
+        bus.write_one(Register.MAX_POSITION_LIMIT, i, TICKS_PER_REV - 1)  # type: ignore[attr-defined]
+    raw = bus.read(Register.PRESENT_POSITION, id_list)  # type: ignore[attr-defined]
+    offsets = {}
+    for name, i in ids.items():
+        offset = raw[i] - HALF_TURN
+        if abs(offset) > MAX_HOMING_OFFSET:
+            raise SoArmCalibrationError(f'{name} (id {i}): offset {offset} out of range')
+        bus.write_one(Register.HOMING_OFFSET, i, offset)  # type: ignore[attr-defined]
+        offsets[name] = offset
+    return offsets
+
+
+def record_ranges(
+    bus: object, ids: Mapping[str, int], stop: threading.Event, period_s: float = 0.005
+) -> dict[str, tuple[int, int]]:
+    """Read positions until ``stop`` is set; return each motor's (min, max) ticks seen.
+
+    Reads at least once, and once more after ``stop`` is set, so the final pose counts.
+
+    Raises:
+        SoArmCommError (and subclasses): a servo did not answer.
+    """
+    id_list = list(ids.values())
+    lo: dict[int, int] = {}
+    hi: dict[int, int] = {}
+    while True:
+        done = stop.is_set()
+        for i, v in bus.read(Register.PRESENT_POSITION, id_list).items():  # type: ignore[attr-defined]
+            lo[i] = min(lo.get(i, v), v)
+            hi[i] = max(hi.get(i, v), v)
+        if done:
+            break
+        stop.wait(period_s)
+    return {name: (lo[i], hi[i]) for name, i in ids.items()}

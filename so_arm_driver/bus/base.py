@@ -183,6 +183,13 @@ class ServoBus(ABC):
                     )
         return found
 
+    def broadcast_ping(self) -> list[int]:
+        """Ids of every servo that answers a broadcast ping at the current baud rate, sorted.
+
+        The default pings ids one by one; vendors with a broadcast ping override it.
+        """
+        return [info.servo_id for info in self.scan()]
+
     def _firmware(self, servo_id: int) -> str | None:
         return None
 

@@ -81,6 +81,25 @@ class FeetechBus(ServoBus):
         model, comm, error = self._ph.ping(self._port, servo_id)
         return RawOutcome(comm, error, model)
 
+    def broadcast_ping(self) -> list[int]:
+        """Ping id 0xFE once and collect every status packet until the line goes quiet."""
+        with self._lock:
+            self._require_open()
+            self._raw_discard_input()
+            packet = [0xFF, 0xFF, 0xFE, 2, 0x01, 0]
+            if self._ph.txPacket(self._port, packet) != CommResult.SUCCESS:
+                self._port.is_using = False
+                return []
+            found = set()
+            while True:
+                self._port.setPacketTimeout(6)
+                rx, comm = self._ph.rxPacket(self._port)
+                if comm != CommResult.SUCCESS:
+                    break
+                found.add(rx[2])
+            self._port.is_using = False
+            return sorted(found)
+
     def _firmware(self, servo_id: int) -> str | None:
         data, comm, _ = self._ph.readTxRx(self._port, servo_id, 0, 2)
         if comm != CommResult.SUCCESS or len(data) < 2:
