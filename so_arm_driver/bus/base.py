@@ -305,11 +305,10 @@ class ServoBus(ABC):
         outcome = RawOutcome(CommResult.TX_FAIL)
         with self._lock:
             self._require_open()
-            for attempt in range(tries):
-                if attempt:
-                    # A late or partial answer from the failed try must not be taken for the
-                    # answer to the next one.
-                    self._raw_discard_input()
+            for _ in range(tries):
+                # A late or partial answer to an earlier (failed) transaction must not be taken
+                # for the answer to this one; flushing the input costs one ioctl.
+                self._raw_discard_input()
                 outcome = transaction()  # type: ignore[operator]
                 if outcome.comm == CommResult.SUCCESS and not outcome.error_bits:
                     return outcome
@@ -341,6 +340,25 @@ class ServoBus(ABC):
                 f'rate ({self.baudrate}); `so-arm scan --port {self.port}` lists what answers'
             )
         raise SoArmCommError(f'{where}: {reason}; check the cabling and the power supply')
+
+    def _translate(self, sdk: object) -> None:
+        """Map the SDK's result codes onto CommResult (the two SDKs use different numbers)."""
+        names = (
+            'SUCCESS',
+            'PORT_BUSY',
+            'TX_FAIL',
+            'RX_FAIL',
+            'TX_ERROR',
+            'RX_WAITING',
+            'RX_TIMEOUT',
+            'RX_CORRUPT',
+            'NOT_AVAILABLE',
+        )
+        self._codes = {getattr(sdk, f'COMM_{n}'): getattr(CommResult, n) for n in names}
+
+    def _c(self, code: int) -> int:
+        """The CommResult of an SDK result code."""
+        return self._codes.get(code, CommResult.RX_FAIL)
 
     def describe_error_bits(self, bits: int) -> str:
         """Human words for a status packet's error bits."""

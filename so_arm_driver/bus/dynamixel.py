@@ -55,6 +55,7 @@ class DynamixelBus(ServoBus):
         if not port.openPort():
             raise SoArmPortError(f'serial port {self.port}: baud rate {self.baudrate} refused')
         self._sdk, self._port = sdk, port
+        self._translate(sdk)
         self._ph = sdk.PacketHandler(2.0)
 
     def _raw_close(self) -> None:
@@ -73,13 +74,15 @@ class DynamixelBus(ServoBus):
     def _raw_ping(self, servo_id: int) -> RawOutcome:
         self._port.is_using = False
         model, comm, error = self._ph.ping(self._port, servo_id)
-        return RawOutcome(comm, error, model, servo_id)
+        return RawOutcome(self._c(comm), error, model, servo_id)
 
     def _raw_read(self, servo_id: int, address: int, size: int) -> RawOutcome:
         self._port.is_using = False
         reader = {1: self._ph.read1ByteTxRx, 2: self._ph.read2ByteTxRx, 4: self._ph.read4ByteTxRx}
         value, comm, error = reader[size](self._port, servo_id, address)
-        return RawOutcome(comm, error, value if comm == CommResult.SUCCESS else None, servo_id)
+        return RawOutcome(
+            self._c(comm), error, value if self._c(comm) == CommResult.SUCCESS else None, servo_id
+        )
 
     def _raw_write(self, servo_id: int, address: int, size: int, value: int) -> RawOutcome:
         self._port.is_using = False
@@ -89,7 +92,7 @@ class DynamixelBus(ServoBus):
             4: self._ph.write4ByteTxRx,
         }
         comm, error = writer[size](self._port, servo_id, address, value)
-        return RawOutcome(comm, error, None, servo_id)
+        return RawOutcome(self._c(comm), error, None, servo_id)
 
     def _raw_sync_read(self, address: int, size: int, ids: list[int]) -> RawOutcome:
         values: dict[int, int] = {}
@@ -105,7 +108,7 @@ class DynamixelBus(ServoBus):
         group = self._sdk.GroupSyncWrite(self._port, self._ph, address, size)
         for servo_id, value in values.items():
             group.addParam(servo_id, [(value >> (8 * k)) & 0xFF for k in range(size)])
-        return RawOutcome(group.txPacket())
+        return RawOutcome(self._c(group.txPacket()))
 
     def describe_error_bits(self, bits: int) -> str:
         if bits & 0x80:

@@ -60,6 +60,7 @@ class FeetechBus(ServoBus):
         if not port.openPort():
             raise SoArmPortError(f'serial port {self.port}: baud rate {self.baudrate} refused')
         self._sdk, self._port = sdk, port
+        self._translate(sdk)
         # protocol_end 0: STS/SMS, little-endian words.
         self._ph = sdk.PacketHandler(0)
 
@@ -79,7 +80,7 @@ class FeetechBus(ServoBus):
     def _raw_ping(self, servo_id: int) -> RawOutcome:
         self._port.is_using = False
         model, comm, error = self._ph.ping(self._port, servo_id)
-        return RawOutcome(comm, error, model)
+        return RawOutcome(self._c(comm), error, model)
 
     def broadcast_ping(self) -> list[int]:
         """Ping id 0xFE once and collect every status packet until the line goes quiet."""
@@ -94,7 +95,7 @@ class FeetechBus(ServoBus):
             while True:
                 self._port.setPacketTimeout(6)
                 rx, comm = self._ph.rxPacket(self._port)
-                if comm != CommResult.SUCCESS:
+                if self._c(comm) != CommResult.SUCCESS:
                     break
                 found.add(rx[2])
             self._port.is_using = False
@@ -102,41 +103,43 @@ class FeetechBus(ServoBus):
 
     def _firmware(self, servo_id: int) -> str | None:
         data, comm, _ = self._ph.readTxRx(self._port, servo_id, 0, 2)
-        if comm != CommResult.SUCCESS or len(data) < 2:
+        if self._c(comm) != CommResult.SUCCESS or len(data) < 2:
             return None
         return f'{data[0]}.{data[1]}'
 
     def _raw_read(self, servo_id: int, address: int, size: int) -> RawOutcome:
         self._port.is_using = False
         data, comm, error = self._ph.readTxRx(self._port, servo_id, address, size)
-        value = _from_bytes(data) if comm == CommResult.SUCCESS else None
-        return RawOutcome(comm, error, value, servo_id)
+        result = self._c(comm)
+        if result == CommResult.SUCCESS and len(data) != size:
+            result = CommResult.RX_CORRUPT  # a status packet too short for the register
+        value = _from_bytes(data) if result == CommResult.SUCCESS else None
+        return RawOutcome(result, error, value, servo_id)
 
     def _raw_write(self, servo_id: int, address: int, size: int, value: int) -> RawOutcome:
         self._port.is_using = False
         comm, error = self._ph.writeTxRx(
             self._port, servo_id, address, size, _to_bytes(value, size)
         )
-        return RawOutcome(comm, error, None, servo_id)
+        return RawOutcome(self._c(comm), error, None, servo_id)
 
     def _raw_sync_read(self, address: int, size: int, ids: list[int]) -> RawOutcome:
         # The SDK's GroupSyncRead drops each status packet's error byte; calling its two halves
         # ourselves keeps the error bits, so an overheating servo is reported, not ignored.
         self._port.is_using = False
         comm = self._ph.syncReadTx(self._port, address, size, list(ids), len(ids))
-        if comm != CommResult.SUCCESS:
+        if self._c(comm) != CommResult.SUCCESS:
             self._port.is_using = False
-            return RawOutcome(comm)
+            return RawOutcome(self._c(comm))
         values: dict[int, int] = {}
         for servo_id in ids:
             data, comm, error = self._ph.readRx(self._port, servo_id, size)
-            if comm != CommResult.SUCCESS or error or len(data) != size:
-                comm = (
-                    comm
-                    if comm != CommResult.SUCCESS
-                    else (CommResult.SUCCESS if error else CommResult.RX_CORRUPT)
-                )
-                return RawOutcome(comm, error, None, servo_id)
+            result = self._c(comm)
+            if result == CommResult.SUCCESS and len(data) != size:
+                result = CommResult.RX_CORRUPT  # a status packet too short for the register
+            if result != CommResult.SUCCESS or error:
+                self._port.is_using = False
+                return RawOutcome(result, error, None, servo_id)
             values[servo_id] = _from_bytes(data)
         return RawOutcome(CommResult.SUCCESS, 0, values)  # type: ignore[arg-type]
 
@@ -147,7 +150,7 @@ class FeetechBus(ServoBus):
             param.append(servo_id)
             param.extend(_to_bytes(value, size))
         comm = self._ph.syncWriteTxOnly(self._port, address, size, param, len(param))
-        return RawOutcome(comm)
+        return RawOutcome(self._c(comm))
 
     def describe_error_bits(self, bits: int) -> str:
         words = [text for bit, text in FEETECH_ERROR_BITS.items() if bits & bit]

@@ -16,6 +16,7 @@ Opening the port asks for an exclusive lock, so a second program on the same por
 
 from __future__ import annotations
 
+import errno
 import select
 import time
 from types import ModuleType
@@ -79,14 +80,19 @@ def port_handler_class(sdk: ModuleType) -> type:
 
 def _explain_open_error(port: str, error: BaseException) -> str:
     text = str(error)
-    if 'lock' in text.lower() or 'busy' in text.lower():
+    if getattr(error, 'errno', None) == errno.ENOENT or 'No such file' in text:
+        return (
+            f'serial port {port} does not exist: check the USB cable and run '
+            f'`so-arm find-port` ({text})'
+        )
+    if 'exclusively lock' in text or getattr(error, 'errno', None) == errno.EBUSY:
         return (
             f'serial port {port} is busy: another program holds it (a running driver, '
             f'lerobot, a serial monitor); stop it and retry ({text})'
         )
-    if 'No such file' in text or 'could not open port' in text:
+    if getattr(error, 'errno', None) == errno.EACCES or 'Permission denied' in text:
         return (
-            f'serial port {port} does not exist or cannot be opened: check the USB cable and run '
-            f'`so-arm find-port` ({text})'
+            f'no permission to open serial port {port}: add yourself to the dialout group '
+            f'(`sudo usermod -aG dialout $USER`, then log in again) ({text})'
         )
     return f'serial port {port} could not be opened or configured: {text}'
