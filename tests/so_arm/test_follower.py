@@ -152,7 +152,7 @@ def test_eeprom_mismatch_is_reported_and_connect_refused(calibrated):
 def test_wrong_model_is_refused(calibrated):
     emu, _cal, path = calibrated
     emu.servo(2).set(Register.MODEL_NUMBER, 2825)  # an STS3250 where an STS3215 belongs
-    with pytest.raises(SoArmModelMismatchError, match='shoulder_lift \\(id 2\\).*2825'):
+    with pytest.raises(SoArmModelMismatchError, match=r'shoulder_lift \(id 2\).*2825'):
         follower(emu, path).connect()
 
 
@@ -211,7 +211,7 @@ def test_bad_calibration_files(tmp_path):
         load_calibration(tmp_path / 'none.json')
     p = tmp_path / 'c.json'
     p.write_text('{"shoulder_pan": {"id": 1}}')
-    with pytest.raises(SoArmCalibrationError, match='shoulder_pan.*expected exactly'):
+    with pytest.raises(SoArmCalibrationError, match=r'shoulder_pan.*expected exactly'):
         load_calibration(p)
     p.write_text(
         json.dumps(
