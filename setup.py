@@ -77,6 +77,8 @@ setup(
     ],
     zip_safe=False,
     entry_points={
-        'console_scripts': [],
+        'console_scripts': [
+            'so-arm = so_arm_driver.cli:main',
+        ],
     },
 )
