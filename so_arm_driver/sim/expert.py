@@ -45,9 +45,7 @@ class JointPlan:
 
     def at(self, t_s: float) -> np.ndarray:
         """Targets at time ``t_s`` (linear interpolation; held at the ends), radians."""
-        return np.array(
-            [np.interp(t_s, self.times_s, self.positions_rad[:, j]) for j in range(6)]
-        )
+        return np.array([np.interp(t_s, self.times_s, self.positions_rad[:, j]) for j in range(6)])
 
 
 @dataclass(frozen=True)
@@ -100,8 +98,9 @@ class ScriptedExpert:
         grasp_z = cube[2] + GRASP_HEIGHT_OFFSET_M
 
         def ik(xyz: np.ndarray, direction: np.ndarray, q0: np.ndarray) -> np.ndarray:
-            return self.kin.solve(np.asarray(xyz, dtype=float), grasp_rotation(direction),
-                                  q0).q_rad
+            return self.kin.solve(
+                np.asarray(xyz, dtype=float), grasp_rotation(direction), q0
+            ).q_rad
 
         above = ik([cube[0], cube[1], APPROACH_HEIGHT_M], close_dir, q_now[:5])
         at = ik([cube[0], cube[1], grasp_z], close_dir, above)

@@ -44,7 +44,7 @@ class IKResult:
 
 
 def grasp_rotation(closing_dir_xy: np.ndarray) -> np.ndarray:
-    """Rotation (3x3, world) of a gripper pointing straight down that closes along ``closing_dir_xy``.
+    """Rotation (3x3, world) of a downward gripper closing along ``closing_dir_xy``.
 
     Columns are the gripper_link axes in the world: x = the horizontal closing direction,
     z = +world z (the fingers extend along gripper -z, so they point down), y = z cross x.
@@ -106,15 +106,20 @@ class Kinematics:
         for q0 in starts:
             try:
                 return self._solve_from(
-                    target_pos, target_rot, q0, position_tol_m, orientation_tol_rad,
-                    orientation_weight, max_iters,
+                    target_pos,
+                    target_rot,
+                    q0,
+                    position_tol_m,
+                    orientation_tol_rad,
+                    orientation_weight,
+                    max_iters,
                 )
             except IKError as e:
                 best = best or e
         assert best is not None
         raise best
 
-    def _solve_from(
+    def _solve_from(  # noqa: PLR0917 (private helper of solve)
         self,
         target_pos: np.ndarray,
         target_rot: np.ndarray,
@@ -149,7 +154,8 @@ class Kinematics:
             q = np.clip(q + step, self._limits[:, 0], self._limits[:, 1])
         if not (pos_err < position_tol_m * 3 and rot_err < orientation_tol_rad * 3):
             raise IKError(
-                f'IK did not reach {np.round(target_pos, 4).tolist()} m: residual {pos_err:.4f} m, '
+                f'IK did not reach {np.round(target_pos, 4).tolist()} m: residual '
+                f'{pos_err:.4f} m, '
                 f'{rot_err:.3f} rad after {max_iters} iterations; the target is probably out of '
                 'reach'
             )

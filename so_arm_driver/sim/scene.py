@@ -94,8 +94,9 @@ def build_spec(config: SimConfig) -> mujoco.MjSpec:
         geom.condim = 4
 
     gripper = spec.body(GRIPPER_BODY)
-    gripper.add_site(name=GRASP_SITE, pos=list(GRASP_SITE_POS), size=[0.004, 0, 0],
-                     rgba=[1, 0, 0, 0.0])
+    gripper.add_site(
+        name=GRASP_SITE, pos=list(GRASP_SITE_POS), size=[0.004, 0, 0], rgba=[1, 0, 0, 0.0]
+    )
 
     # --- servos: one position actuator per joint, STS3215-like --------------------------------
     for joint in arm.joints:
@@ -123,19 +124,43 @@ def build_spec(config: SimConfig) -> mujoco.MjSpec:
 
     world = spec.worldbody
     # --- lights --------------------------------------------------------------------------------
-    world.add_light(name='key', pos=[0.3, -0.3, 1.2], dir=[-0.2, 0.25, -1.0],
-                    diffuse=[0.7, 0.7, 0.7], castshadow=config.render_shadows)
-    world.add_light(name='fill', pos=[-0.4, 0.4, 1.0], dir=[0.4, -0.3, -1.0],
-                    diffuse=[0.3, 0.3, 0.3], castshadow=False)
+    world.add_light(
+        name='key',
+        pos=[0.3, -0.3, 1.2],
+        dir=[-0.2, 0.25, -1.0],
+        diffuse=[0.7, 0.7, 0.7],
+        castshadow=config.render_shadows,
+    )
+    world.add_light(
+        name='fill',
+        pos=[-0.4, 0.4, 1.0],
+        dir=[0.4, -0.3, -1.0],
+        diffuse=[0.3, 0.3, 0.3],
+        castshadow=False,
+    )
 
     # A grey backdrop far below so renders do not show a black void; it touches nothing.
-    world.add_geom(name='floor', type=mujoco.mjtGeom.mjGEOM_PLANE, size=[3, 3, 0.1],
-                   pos=[0, 0, -0.75], rgba=[0.62, 0.64, 0.68, 1.0], contype=0, conaffinity=0)
+    world.add_geom(
+        name='floor',
+        type=mujoco.mjtGeom.mjGEOM_PLANE,
+        size=[3, 3, 0.1],
+        pos=[0, 0, -0.75],
+        rgba=[0.62, 0.64, 0.68, 1.0],
+        contype=0,
+        conaffinity=0,
+    )
     # --- table ----------------------------------------------------------------------------------
-    world.add_geom(name='table', type=mujoco.mjtGeom.mjGEOM_BOX, size=[0.45, 0.45, 0.02],
-                   pos=[0.18, 0.0, -0.02], rgba=[0.55, 0.42, 0.30, 1.0],
-                   contype=_SCENE_CONTYPE, conaffinity=_SCENE_CONAFFINITY,
-                   friction=[1.0, 0.01, 0.0005], condim=4)
+    world.add_geom(
+        name='table',
+        type=mujoco.mjtGeom.mjGEOM_BOX,
+        size=[0.45, 0.45, 0.02],
+        pos=[0.18, 0.0, -0.02],
+        rgba=[0.55, 0.42, 0.30, 1.0],
+        contype=_SCENE_CONTYPE,
+        conaffinity=_SCENE_CONAFFINITY,
+        friction=[1.0, 0.01, 0.0005],
+        condim=4,
+    )
 
     # --- bin: a floor and four walls -------------------------------------------------------------
     inner = task.bin_inner_size_m / 2
@@ -151,18 +176,32 @@ def build_spec(config: SimConfig) -> mujoco.MjSpec:
         ('bin_wall_ny', [inner, wall / 2, height / 2], [0, -inner - wall / 2, height / 2]),
     ]
     for name, size, pos in bin_geoms:
-        bin_body.add_geom(name=name, type=mujoco.mjtGeom.mjGEOM_BOX, size=size, pos=pos,
-                          rgba=bin_rgba, contype=_SCENE_CONTYPE,
-                          conaffinity=_SCENE_CONAFFINITY, condim=4)
+        bin_body.add_geom(
+            name=name,
+            type=mujoco.mjtGeom.mjGEOM_BOX,
+            size=size,
+            pos=pos,
+            rgba=bin_rgba,
+            contype=_SCENE_CONTYPE,
+            conaffinity=_SCENE_CONAFFINITY,
+            condim=4,
+        )
 
     # --- cube (free body; its pose is set per episode by the task) ------------------------------
     half = task.cube_size_m / 2
     cube = world.add_body(name=CUBE_BODY, pos=[0.2, 0.0, half])
     cube.add_freejoint(name='cube_free')
-    cube.add_geom(name='cube', type=mujoco.mjtGeom.mjGEOM_BOX, size=[half, half, half],
-                  mass=task.cube_mass_kg, rgba=[0.85, 0.1, 0.1, 1.0],
-                  contype=_CUBE_CONTYPE, conaffinity=_CUBE_CONAFFINITY,
-                  friction=[task.friction, 0.01, 0.0005], condim=4)
+    cube.add_geom(
+        name='cube',
+        type=mujoco.mjtGeom.mjGEOM_BOX,
+        size=[half, half, half],
+        mass=task.cube_mass_kg,
+        rgba=[0.85, 0.1, 0.1, 1.0],
+        contype=_CUBE_CONTYPE,
+        conaffinity=_CUBE_CONAFFINITY,
+        friction=[task.friction, 0.01, 0.0005],
+        condim=4,
+    )
     return spec
 
 

@@ -87,7 +87,13 @@ class Simulator:
         y = rng.uniform(*task.cube_y_range)
         yaw = rng.uniform(*task.cube_yaw_range)
         self.data.qpos[self._cube_qadr : self._cube_qadr + 7] = [
-            x, y, task.cube_size_m / 2, np.cos(yaw / 2), 0.0, 0.0, np.sin(yaw / 2),
+            x,
+            y,
+            task.cube_size_m / 2,
+            np.cos(yaw / 2),
+            0.0,
+            0.0,
+            np.sin(yaw / 2),
         ]
         self.set_torque(True)
         mujoco.mj_forward(self.model, self.data)
@@ -115,7 +121,7 @@ class Simulator:
         return self.data.qvel[self._dofadr].copy()
 
     def set_goals(self, goals_rad: np.ndarray) -> None:
-        """Set the servos' goal positions (radians; already validated and clamped by the caller)."""
+        """Set the servos' goals (radians), already validated and clamped by the caller."""
         self.data.ctrl[self._act] = goals_rad
 
     def goals(self) -> np.ndarray:
