@@ -8,13 +8,14 @@ Targets ROS 2 Humble + Gazebo Fortress and Jazzy + Harmonic (ros_gz_sim, gz_ros2
 import os
 
 from ament_index_python.packages import get_package_share_directory
-from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument, IncludeLaunchDescription, RegisterEventHandler
 from launch.event_handlers import OnProcessExit
 from launch.launch_description_sources import PythonLaunchDescriptionSource
 from launch.substitutions import Command, LaunchConfiguration
 from launch_ros.actions import Node
 from launch_ros.parameter_descriptions import ParameterValue
+
+from launch import LaunchDescription
 
 PACKAGE = 'smolvla_ros'
 XACRO_FILE = 'urdf/so101.urdf.xacro'
