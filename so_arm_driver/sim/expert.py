@@ -186,7 +186,7 @@ def run_episode(
         lifted = lifted or sim.cube_lifted()
     return EpisodeResult(
         seed=seed,
-        success=sim.cube_in_bin() and lifted,
+        success=bool(sim.cube_in_bin() and lifted),
         duration_s=sim.time_s,
         lifted=lifted,
         frames={k: np.stack(v) for k, v in frames.items()},
