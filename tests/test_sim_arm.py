@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import mujoco
 import numpy as np
 import pytest
 
@@ -16,6 +17,7 @@ from so_arm_driver.sim import (
     UnknownJointError,
     run_episode,
 )
+from so_arm_driver.sim.scene import build_model
 
 
 @pytest.fixture
@@ -124,6 +126,31 @@ def test_cameras_render_distinct_nonblank_images():
             sim.render(('front',))
 
 
+def test_one_scene_update_per_frame_renders_what_a_full_update_per_camera_renders():
+    # The fast path updates geoms once and only moves camera and headlight for the other
+    # views; MuJoCo's own per-camera full update (Renderer.update_scene) is the reference.
+    with Simulator(SimConfig(image_width=96, image_height=80)) as sim:
+        sim.set_goals(np.array([0.4, -0.5, 0.5, 0.9, 0.3, 0.6]))
+        sim.step(6)
+        images = sim.render()
+        reference = mujoco.Renderer(sim.model, 80, 96)
+        try:
+            reference.scene.flags[:] = sim._ensure_renderer().scene.flags
+            for slot in ('top', 'wrist', 'side'):
+                reference.update_scene(sim.data, camera=slot)
+                np.testing.assert_array_equal(images[slot], reference.render(), err_msg=slot)
+        finally:
+            reference.close()
+
+
+def test_offscreen_buffer_is_the_image_size_and_antialiasing_is_opt_in():
+    # A larger buffer or 4x multisampling costs CPU time per frame for pixels nobody reads.
+    fast = build_model(SimConfig(image_width=200, image_height=120))
+    assert (fast.vis.global_.offwidth, fast.vis.global_.offheight) == (200, 120)
+    assert fast.vis.quality.offsamples == 0
+    assert build_model(SimConfig(render_antialias=True)).vis.quality.offsamples == 4
+
+
 def test_bad_config_is_rejected():
     with pytest.raises(SimConfigError, match='physics_dt_s'):
         SimConfig(physics_dt_s=0.0)
@@ -140,15 +167,8 @@ def test_cube_resting_on_table_is_not_a_success():
         assert not sim.cube_lifted()
 
 
-def test_scripted_expert_succeeds_on_three_seeds():
-    with Simulator() as sim:
-        results = [run_episode(sim, seed) for seed in (0, 1, 2)]
-    assert all(r.lifted for r in results)
-    assert all(r.success for r in results)
-
-
-@pytest.mark.slow
 def test_scripted_expert_succeeds_nine_of_ten():
+    # The acceptance check; about 10 s of CPU, so it runs in CI by default.
     with Simulator() as sim:
         successes = sum(run_episode(sim, seed).success for seed in range(10))
     assert successes >= 9

@@ -85,6 +85,7 @@ class SimConfig:
         image_width / image_height: camera render size, pixels.
         seed: default seed of ``reset()``; the same seed gives the same episode.
         render_shadows: shadows cost about a third of the CPU render time; off by default.
+        render_antialias: 4x multisampling; about doubles the CPU render time; off by default.
     """
 
     robot: str = 'so101'
@@ -94,6 +95,7 @@ class SimConfig:
     image_height: int = 256
     seed: int = 0
     render_shadows: bool = False
+    render_antialias: bool = False
     servo: ServoModel = ServoModel()
     task: TaskConfig = TaskConfig()
 

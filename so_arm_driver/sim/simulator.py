@@ -67,6 +67,13 @@ class Simulator:
         self._bin_body = self.model.body(BIN_BODY).id
         self._grasp_site = self.model.site(GRASP_SITE).id
         self._renderer: mujoco.Renderer | None = None
+        self._scene_option = mujoco.MjvOption()
+        self._cameras: dict[str, mujoco.MjvCamera] = {}
+        for slot in CAMERA_SLOTS:
+            camera = mujoco.MjvCamera()
+            camera.type = mujoco.mjtCamera.mjCAMERA_FIXED
+            camera.fixedcamid = self.model.camera(slot).id
+            self._cameras[slot] = camera
         self.torque_enabled = True
         self.seed = self.config.seed
         self.reset(self.config.seed)
@@ -178,15 +185,44 @@ class Simulator:
         unknown = [s for s in slots if s not in CAMERA_SLOTS]
         if unknown:
             raise SimConfigError(f'unknown camera slot(s) {unknown}; choose from {CAMERA_SLOTS}')
+        renderer = self._ensure_renderer()
+        images: dict[str, np.ndarray] = {}
+        for i, slot in enumerate(slots):
+            camera = self._cameras[slot]
+            if i == 0:
+                # One scene update per frame: geoms and lights are the same for every camera.
+                mujoco.mjv_updateScene(
+                    self.model,
+                    self.data,
+                    self._scene_option,
+                    None,
+                    camera,
+                    mujoco.mjtCatBit.mjCAT_ALL.value,
+                    renderer.scene,
+                )
+            else:
+                mujoco.mjv_updateCamera(self.model, self.data, camera, renderer.scene)
+                # The headlight rides on the camera: place the lights for this view again.
+                mujoco.mjv_makeLights(self.model, self.data, renderer.scene)
+            images[slot] = renderer.render()  # a fresh array each call
+        return images
+
+    def _ensure_renderer(self) -> mujoco.Renderer:
+        """The one renderer (GL context, offscreen buffer, uploaded meshes) for all cameras."""
         if self._renderer is None:
-            self._renderer = mujoco.Renderer(
+            renderer = mujoco.Renderer(
                 self.model, self.config.image_height, self.config.image_width
             )
-        images = {}
-        for slot in slots:
-            self._renderer.update_scene(self.data, camera=slot)
-            images[slot] = self._renderer.render().copy()
-        return images
+            # The scene has no skybox, reflective materials, fog or haze worth drawing, and
+            # shadows only when configured: switch off the passes that would cost CPU time.
+            flags = renderer.scene.flags
+            flags[mujoco.mjtRndFlag.mjRND_SHADOW] = self.config.render_shadows
+            flags[mujoco.mjtRndFlag.mjRND_REFLECTION] = False
+            flags[mujoco.mjtRndFlag.mjRND_SKYBOX] = False
+            flags[mujoco.mjtRndFlag.mjRND_FOG] = False
+            flags[mujoco.mjtRndFlag.mjRND_HAZE] = False
+            self._renderer = renderer
+        return self._renderer
 
     def observe(self, render: bool = True) -> Observation:
         """The current observation, with camera images when ``render``."""
