@@ -172,3 +172,35 @@ def test_scripted_expert_succeeds_nine_of_ten():
     with Simulator() as sim:
         successes = sum(run_episode(sim, seed).success for seed in range(10))
     assert successes >= 9
+
+
+def _colour_masks(image: np.ndarray) -> dict[str, np.ndarray]:
+    # Scene colours (scene.py): cube red (0.85, 0.1, 0.1), bin blue (0.15, 0.35, 0.75), arm
+    # yellow (0.95, 0.72, 0.12), moving jaw orange (0.9, 0.45, 0.1). Shading scales all channels
+    # together, so ratios between channels identify a colour whatever the light.
+    r, g, b = (image[..., i].astype(float) + 1.0 for i in range(3))
+    return {
+        'cube': (r > 60) & (g / r < 0.3) & (b / r < 0.3),
+        'bin': (b > 60) & (r / b < 0.45) & (g / b < 0.65),
+        'arm': (r > 60) & (g / r > 0.6) & (g / r < 0.9) & (b / r < 0.35),
+        'jaw': (r > 60) & (g / r > 0.35) & (g / r < 0.6) & (b / r < 0.3),
+    }
+
+
+@pytest.mark.parametrize('seed', [0, 2])
+def test_every_camera_shows_arm_cube_and_bin_at_home(seed):
+    # The "done when": arm, cube and bin visible from each camera; the wrist camera
+    # also shows the moving jaw. Small pixel counts would be noise; these are clear regions.
+    # Seed 0 is what `smolvla-sim render` shows. Not every seed passes: a cube near the
+    # fixed finger or under the raised gripper can be hidden from one camera: 9 of seeds 0..19
+    # show it in all three views (README); 0 and 2 are two of those.
+    with Simulator(SimConfig(seed=seed)) as sim:
+        sim.reset(seed)
+        sim.step(15)  # settle at home, as `smolvla-sim render` does
+        images = sim.render()
+    for slot, image in images.items():
+        masks = _colour_masks(image)
+        assert masks['cube'].sum() >= 15, f'{slot}: cube not visible'
+        assert masks['bin'].sum() >= 200, f'{slot}: bin not visible'
+        assert masks['arm'].sum() + masks['jaw'].sum() >= 200, f'{slot}: arm not visible'
+    assert _colour_masks(images['wrist'])['jaw'].sum() >= 20, 'wrist: jaw not visible'

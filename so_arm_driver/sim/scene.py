@@ -24,8 +24,9 @@ GRIPPER_BODY = 'gripper_link'
 # Where the cube's centre sits when held: on the gripper's inner axis between the finger pads,
 # just above the finger tips (gripper_link frame, metres; see the jaw geometry in the xacro).
 GRASP_SITE_POS = (0.001, 0.0, -0.086)
-# Vertical field of view per camera, degrees: the wrist camera sees the fingers and the cube.
-CAMERA_FOVY_DEG = {'top': 58.0, 'wrist': 75.0, 'side': 50.0}
+# Vertical field of view per camera, degrees. The wrist camera is wide-angle (like the small
+# UVC modules people mount there) so that the jaw, the cube area and the bin all fit at home.
+CAMERA_FOVY_DEG = {'top': 58.0, 'wrist': 100.0, 'side': 50.0}
 # Mesh resolution of cylinders/capsules/spheres in renders (MuJoCo's defaults: 28 and 16).
 RENDER_SLICES = 12
 RENDER_STACKS = 6

@@ -20,9 +20,10 @@ from so_arm_driver.sim.config import CAMERA_SLOTS, SimConfig
 from so_arm_driver.sim.errors import SimConfigError
 from so_arm_driver.sim.scene import BIN_BODY, CUBE_BODY, GRASP_SITE, build_model
 
-# Start posture, radians (JOINT_NAMES order): gripper above the table, open, out of the
-# cameras' view of the cube.
-HOME_POSE_RAD = np.array([0.0, -1.2, 1.2, 1.2, 1.6, 0.9])
+# Start posture, radians (JOINT_NAMES order): gripper raised behind the cube area (so it does
+# not hide the cube from the top camera), open, pointing forward-down and rolled so the wrist
+# camera sees its jaw, the whole cube area and the bin.
+HOME_POSE_RAD = np.array([0.0, -1.6, 0.4, 1.5, 2.8, 0.9])
 
 
 @dataclass(frozen=True)
