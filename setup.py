@@ -36,7 +36,7 @@ EXTRAS = {
     # SmolVLA inference and training.
     'model': ['torch>=2.2', 'transformers>=5.0,<6', 'safetensors>=0.4', 'huggingface_hub>=0.30'],
     # MuJoCo simulator of the SO-101 (CPU rendering needs libosmesa6 and MUJOCO_GL=osmesa).
-    'sim': ['mujoco>=3.2', 'imageio>=2.30'],
+    'sim': ['mujoco>=3.2', 'imageio>=2.30', 'imageio-ffmpeg>=0.4', 'xacro>=2.0'],
     # Real arms and USB cameras.
     'hardware': ['feetech-servo-sdk>=1.0', 'dynamixel-sdk>=3.7', 'pyserial>=3.5'],
     'camera': ['opencv-python-headless>=4.8'],
@@ -79,6 +79,7 @@ setup(
     entry_points={
         'console_scripts': [
             'so-arm = so_arm_driver.cli:main',
+            'smolvla-sim = so_arm_driver.sim.cli:main',
         ],
     },
 )
