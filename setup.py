@@ -76,6 +76,9 @@ setup(
     ],
     zip_safe=False,
     entry_points={
-        'console_scripts': [],
+        'console_scripts': [
+            'smolvla-parity = smolvla_model.parity:main',
+            'smolvla-bench = smolvla_model.bench:main',
+        ],
     },
 )
