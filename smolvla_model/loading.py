@@ -38,6 +38,7 @@ from smolvla_model.config import SmolVLAConfig, expert_intermediate_size
 from smolvla_model.errors import ConfigError
 from smolvla_model.hub import load_backbone_config, resolve_folder
 from smolvla_model.modeling import SmolVLAModel, SmolVLMWithExpert
+from smolvla_model.vision_positions import VISION_POSITION_MODES
 
 PRECISIONS = ('fp32', 'reference', 'bf16', 'fp16', 'int8')
 _DTYPES = {'bf16': torch.bfloat16, 'fp16': torch.float16}
@@ -224,12 +225,16 @@ def load_model(
     precision: str = 'fp32',
     device: torch.device | str = 'cpu',
     backbone: Any = None,
+    *,
+    vision_position_mode: str = 'exact',
 ) -> LoadedCheckpoint:
     """Load a LeRobot SmolVLA checkpoint (local folder or hub repo id) strictly.
 
     Args:
         vlm_dir: backbone folder override (config.json + tokenizer); default: ``vlm_model_name``.
         backbone: a SmolVLMConfig to use instead of reading one (e.g. the built-in 500M config).
+        vision_position_mode: 'exact' (default) or 'hf-4.55-fp32' to reproduce LeRobot on
+            transformers 4.55-4.57 with an fp32 vision tower (``smolvla_model.vision_positions``).
     Raises:
         HubResolutionError: the checkpoint or backbone cannot be found.
         ConfigError: invalid config.json or precision.
@@ -237,6 +242,11 @@ def load_model(
     """
     device = torch.device(device)
     check_precision(precision, device)
+    if vision_position_mode not in VISION_POSITION_MODES:
+        raise ConfigError(
+            f'vision_position_mode {vision_position_mode!r} is unknown; '
+            f'choose one of {VISION_POSITION_MODES}'
+        )
     ckpt_dir = resolve_folder(path_or_repo_id, allow_patterns=['*.json', '*.safetensors'])
     config = SmolVLAConfig.from_json(ckpt_dir)
     found_vlm = None
@@ -254,4 +264,5 @@ def load_model(
         torch.empty(model.model.action_out_proj.bias.shape, dtype=torch.float32, device=device)
     )
     load_into(model, model_sd, str(ckpt_dir / WEIGHTS_NAME))
+    model.model.vlm_with_expert.vision_position_mode = vision_position_mode
     return LoadedCheckpoint(_finish(model, precision), ckpt_dir, found_vlm, norm)

@@ -26,6 +26,7 @@ from smolvla_model.attention import (
 )
 from smolvla_model.batch import ModelInputs
 from smolvla_model.config import SmolVLAConfig
+from smolvla_model.vision_positions import vision_position_ids
 
 
 def _weight_dtype(linear: nn.Module) -> torch.dtype:
@@ -63,14 +64,25 @@ class SmolVLMWithExpert(nn.Module):
         self.head_dim = text.head_dim
         self.num_layers = config.num_vlm_layers
         self.self_attn_every_n_layers = config.self_attn_every_n_layers
+        # 'exact' or 'hf-4.55-fp32'; see smolvla_model.vision_positions.
+        self.vision_position_mode = 'exact'
 
     # --- embeddings -----------------------------------------------------------------------
     def embed_images(self, images: torch.Tensor) -> torch.Tensor:
-        """[B, 3, H, W] in [-1, 1] -> [B, T_img, hidden] image tokens (before scaling)."""
+        """[B, 3, H, W] in [-1, 1] -> [B, T_img, hidden] image tokens (before scaling).
+
+        The patch position ids are computed by ``vision_positions`` (see there why), then the
+        tower's own encoder, post-layernorm and connector run unchanged.
+        """
         vision = self.vlm.model.vision_model
-        dtype = vision.embeddings.patch_embedding.weight.dtype
-        hidden = vision(pixel_values=images.to(dtype), patch_attention_mask=None).last_hidden_state
-        return self.vlm.model.connector(hidden)
+        emb = vision.embeddings
+        patch = emb.patch_embedding
+        x = patch(images.to(patch.weight.dtype))  # [B, C, rows, cols]
+        rows, cols = x.shape[-2:]
+        ids = vision_position_ids(rows, cols, emb.num_patches_per_side, self.vision_position_mode)
+        h = x.flatten(2).transpose(1, 2) + emb.position_embedding(ids.to(x.device))[None]
+        h = vision.post_layernorm(vision.encoder(inputs_embeds=h).last_hidden_state)
+        return self.vlm.model.connector(h)
 
     def embed_language(self, tokens: torch.Tensor) -> torch.Tensor:
         """[B, L] ids -> [B, L, hidden] token embeddings (before scaling)."""

@@ -42,11 +42,17 @@ def run_parity(
         KeyError: io.npz lacks a recorded array.
     """
     from smolvla_model.loading import load_model
+    from smolvla_model.vision_positions import mode_for_reference
 
     harness = json.loads((fixture / 'harness.json').read_text())
     if precision is None:
         precision = 'fp32' if harness.get('dtype_mode', 'fp32') == 'fp32' else 'reference'
     model = load_model(fixture, vlm_dir=vlm_dir, precision=precision).model
+    # Reproduce the vision position ids of the transformers version that made the reference.
+    vwe = model.model.vlm_with_expert
+    vision_dtype = vwe.vlm.model.vision_model.embeddings.patch_embedding.weight.dtype
+    made_with = harness.get('versions', {}).get('transformers', '5.0')
+    vwe.vision_position_mode = mode_for_reference(made_with, str(vision_dtype))
     with np.load(fixture / 'io.npz') as z:
         io = {k: z[k] for k in z.files}
     n_cams = sum(1 for k in io if k.startswith('image') and k.endswith('_pre'))

@@ -68,3 +68,42 @@ def test_fp32_and_reference_modes_differ_like_lerobot_reports():
     assert 1e-4 < (a - b).abs().max() < 2e-2
     dtypes = {p.dtype for p in ref.model.vlm_with_expert.lm_expert.parameters()}
     assert dtypes == {torch.bfloat16, torch.float32}  # cross k/v stay fp32 as in LeRobot
+
+
+@pytest.mark.parametrize(('name', 'precision', 'atol'), CASES)
+def test_end_to_end_parity_through_the_public_loader(name, precision, atol):
+    """Raw fixture inputs -> LeRobot's prefix, velocities and actions, no LeRobot tensors fed in.
+
+    The fixture was made on transformers 4.57.6 with an fp32 vision tower, hence the
+    'hf-4.55-fp32' vision position ids (see smolvla_model.vision_positions).
+    """
+    io = fixture_io(name)
+    model = load_model(
+        FIXTURES / name, precision=precision, vision_position_mode='hf-4.55-fp32'
+    ).model
+    noise = torch.from_numpy(io['noise'])
+    actions, extra = model.sample_actions(
+        fixture_inputs(io), noise=noise, return_intermediates=True
+    )
+    assert (extra['prefix_embs'].float() - torch.from_numpy(io['prefix_embs'])).abs().max() <= atol
+    assert (actions[..., :6] - torch.from_numpy(io['actions'])).abs().max() <= atol
+    v_tol = atol if precision == 'fp32' else 1e-2  # bf16 velocities, see the test above
+    assert (extra['v_t'] - torch.from_numpy(io['v_t'])).abs().max() <= v_tol
+
+
+def test_exact_position_ids_do_not_reproduce_the_regressed_reference():
+    """The position-id mode matters: exact ids give visibly different image tokens."""
+    io = fixture_io('micro_fp32')
+    model = load_model(FIXTURES / 'micro_fp32').model
+    prefix, _, _ = model.model.embed_prefix(fixture_inputs(io))
+    assert (prefix[:, :12] - torch.from_numpy(io['prefix_embs'])[:, :12]).abs().max() > 0.1
+
+
+@pytest.mark.parametrize('name', ['micro_fp32', 'micro_hubdtype'])
+def test_parity_cli_passes_and_fails_on_tolerance(name, capsys):
+    from smolvla_model.parity import main
+
+    assert main([str(FIXTURES / name)]) == 0
+    assert 'PASS' in capsys.readouterr().out
+    assert main([str(FIXTURES / name), '--atol', '1e-9']) != 0
+    assert 'FAIL' in capsys.readouterr().out
