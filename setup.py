@@ -80,6 +80,7 @@ setup(
         'console_scripts': [
             'so-arm = so_arm_driver.cli:main',
             'smolvla-sim = so_arm_driver.sim.cli:main',
+            'smolvla-parity = smolvla_model.parity:main',
         ],
     },
 )

@@ -1,0 +1,161 @@
+"""``python -m smolvla_model.bench``: latency and memory of the full-size SmolVLA (450M params).
+
+Builds the architecture from the built-in SmolVLM2-500M config (nothing is downloaded) with
+random weights, warms up, then times ``--repeats`` chunk predictions (median reported) and a
+breakdown: vision per camera, the prefix pass (VLM layers filling the KV cache) and one
+denoising step. Prints a table and optionally writes JSON. Numbers, not a test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from smolvla_model.batch import ModelInputs
+
+
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # Linux: KiB
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == 'cuda':
+        torch.cuda.synchronize()
+
+
+def _timed(fn, device: torch.device, repeats: int) -> tuple[list[float], object]:
+    out = None
+    times = []
+    for _ in range(repeats):
+        _sync(device)
+        t0 = time.perf_counter()
+        out = fn()
+        _sync(device)
+        times.append((time.perf_counter() - t0) * 1000.0)
+    return times, out
+
+
+def run_bench(cameras: int, device: str, precision: str, repeats: int, size: int) -> dict:
+    """Build, warm up and time; returns the JSON-ready result dict."""
+    from smolvla_model.config import SmolVLAConfig, smolvlm2_500m_backbone_dict
+    from smolvla_model.hub import backbone_config_from_dict
+    from smolvla_model.loading import build_model
+
+    dev = torch.device(device)
+    features = {
+        f'observation.images.camera{i + 1}': {'type': 'VISUAL', 'shape': [3, size, size]}
+        for i in range(cameras)
+    }
+    features['observation.state'] = {'type': 'STATE', 'shape': [6]}
+    config = SmolVLAConfig(
+        input_features=features,
+        output_features={'action': {'type': 'ACTION', 'shape': [6]}},
+        resize_imgs_with_padding=(size, size),
+        load_vlm_weights=True,
+        pad_language_to='max_length',
+    )
+    backbone = backbone_config_from_dict(smolvlm2_500m_backbone_dict())
+    t0 = time.perf_counter()
+    model = build_model(config, backbone, precision, dev, materialize_lm_head=False)
+    build_s = time.perf_counter() - t0
+    n_params = sum(p.numel() for p in model.parameters())
+    n_params += _quantized_params(model)
+    g = torch.Generator().manual_seed(0)
+    B, L = 1, config.tokenizer_max_length
+    inputs = ModelInputs(
+        images=[torch.rand(B, 3, size, size, generator=g) * 2 - 1 for _ in range(cameras)],
+        image_masks=[torch.ones(B, dtype=torch.bool) for _ in range(cameras)],
+        state=torch.randn(B, config.max_state_dim, generator=g),
+        lang_tokens=torch.randint(0, 49000, (B, L), generator=g),
+        lang_masks=torch.arange(L)[None] < 12,
+    ).to(dev)
+    noise = torch.randn(B, config.chunk_size, config.max_action_dim, generator=g).to(dev)
+    fm = model.model
+    with torch.no_grad():
+        model.sample_actions(inputs, noise=noise)  # warm-up
+        chunk_ms, actions = _timed(lambda: model.sample_actions(inputs, noise=noise), dev, repeats)
+        vision_ms, _ = _timed(lambda: fm.vlm_with_expert.embed_images(inputs.images[0]), dev, 3)
+        prefix, pad, flags = fm.embed_prefix(inputs)
+        prefix_ms, cache = _timed(
+            lambda: fm.vlm_with_expert.fill_prefix_cache(prefix, pad, flags), dev, 3
+        )
+        t = torch.ones(B, device=dev)
+        fm.velocity(noise, t, cache)  # fills the memoised cross-attention K/V
+        step_ms, _ = _timed(lambda: fm.velocity(noise, t, cache), dev, 5)
+        peak_rss = _peak_rss_mb()  # before any fp32 comparison model is built
+        deviation = None
+        if precision != 'fp32' and dev.type == 'cpu':
+            del model, fm, cache
+            exact = build_model(config, backbone, 'fp32', dev, materialize_lm_head=False)
+            ref = exact.sample_actions(inputs, noise=noise)
+            deviation = float((ref - actions).abs().max())
+    return {
+        'chunk_latency_ms_median': statistics.median(chunk_ms),
+        'chunk_latency_ms_all': chunk_ms,
+        'vision_ms_per_camera': statistics.median(vision_ms),
+        'prefix_ms': statistics.median(prefix_ms),
+        'denoise_step_ms': statistics.median(step_ms),
+        'num_steps': config.num_steps,
+        'cameras': cameras,
+        'image_size': size,
+        'peak_rss_mb': peak_rss,
+        'parameters': n_params,
+        'device': str(dev) if dev.type == 'cpu' else torch.cuda.get_device_name(dev),
+        'precision': precision,
+        'threads': torch.get_num_threads(),
+        'build_s': build_s,
+        'max_abs_deviation_from_fp32': deviation,
+        'torch': torch.__version__,
+    }
+
+
+def _quantized_params(model: torch.nn.Module) -> int:
+    """Weights of dynamically quantized linears are not parameters; count them too."""
+    total = 0
+    for m in model.modules():
+        if m.__class__.__name__ == 'Linear' and m.__module__.startswith('torch.ao.nn.quantized'):
+            w = m.weight()
+            total += w.numel() + (m.bias().numel() if m.bias() is not None else 0)
+    return total
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog='python -m smolvla_model.bench', description=__doc__)
+    parser.add_argument('--cameras', type=int, choices=(1, 2, 3), default=3)
+    parser.add_argument('--device', default='cpu')
+    parser.add_argument('--precision', default='fp32')
+    parser.add_argument('--repeats', type=int, default=5, help='timed chunks (>= 5)')
+    parser.add_argument('--image-size', type=int, default=512)
+    parser.add_argument('--json', type=Path, default=None)
+    args = parser.parse_args(argv)
+    if args.repeats < 5:
+        parser.error('--repeats must be >= 5 (the median of at least 5 chunks is reported)')
+    result = run_bench(args.cameras, args.device, args.precision, args.repeats, args.image_size)
+    rows = [
+        ('device / precision', f'{result["device"]} / {result["precision"]}'),
+        ('parameters', f'{result["parameters"]:,}'),
+        ('cameras x size', f'{result["cameras"]} x {result["image_size"]}'),
+        ('chunk latency (median)', f'{result["chunk_latency_ms_median"]:.1f} ms'),
+        ('vision per camera', f'{result["vision_ms_per_camera"]:.1f} ms'),
+        ('prefix pass', f'{result["prefix_ms"]:.1f} ms'),
+        ('denoise step', f'{result["denoise_step_ms"]:.1f} ms x {result["num_steps"]}'),
+        ('peak RSS', f'{result["peak_rss_mb"]:.0f} MiB'),
+    ]
+    if result['max_abs_deviation_from_fp32'] is not None:
+        rows.append(('max |a - a_fp32|', f'{result["max_abs_deviation_from_fp32"]:.3e}'))
+    for k, v in rows:
+        print(f'{k:24s} {v}')
+    if args.json:
+        args.json.write_text(json.dumps(result, indent=2))
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

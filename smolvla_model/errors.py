@@ -1,0 +1,23 @@
+"""The one exception hierarchy of ``smolvla_model``.
+
+Every error the model core raises on purpose derives from :class:`SmolVLAError`, so callers (the
+ROS nodes, the CLIs) can catch the whole family in one place and report it.
+"""
+
+from __future__ import annotations
+
+
+class SmolVLAError(Exception):
+    """Base class of every deliberate error in ``smolvla_model``."""
+
+
+class ConfigError(SmolVLAError, ValueError):
+    """A config value is impossible or unsupported (names the field and the allowed values)."""
+
+
+class CheckpointError(SmolVLAError):
+    """A checkpoint cannot be read, does not match the architecture, or cannot be written."""
+
+
+class HubResolutionError(SmolVLAError, FileNotFoundError):
+    """A local folder or Hugging Face repo id could not be resolved to files on disk."""
