@@ -231,6 +231,9 @@ class ChunkExecutor:
             self._start_from(measured, now)
         dt = now - self._prev_t if now > self._prev_t else self.config.tick_period_s
 
+        # What the queued path alone would command now: the reference for the seam jump, so the
+        # metric measures the discontinuity a merge introduces, not lag left by earlier clamps.
+        before_merge = self._timeline.peek(now) if chunks else None
         merged = False
         for chunk in chunks:
             self._merge(chunk, now)
@@ -275,8 +278,8 @@ class ChunkExecutor:
             m.add(starvation_ticks=1)
         m.add(actions_executed=len(consumed))
 
-        if merged and had_samples:
-            m.record('seam_jumps_rad', float(np.max(np.abs(target - self._prev_cmd))))
+        if merged and had_samples and before_merge is not None:
+            m.record('seam_jumps_rad', float(np.max(np.abs(target - before_merge))))
         cmd = self._limiter.limit(
             target,
             self._prev_cmd,

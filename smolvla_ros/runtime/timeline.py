@@ -131,6 +131,20 @@ class ActionTimeline:
             superseded=superseded,
         )
 
+    def peek(self, now_s: float) -> np.ndarray:
+        """The command :meth:`advance` would give for ``now_s``, without consuming anything.
+
+        Raises:
+            RuntimeError: no anchor was set.
+        """
+        if self.anchor_q is None or self.anchor_t is None:
+            raise RuntimeError('ActionTimeline used before set_anchor')
+        if not len(self._t):
+            return self.anchor_q.copy()
+        pt = np.concatenate(([self.anchor_t], self._t))
+        pq = np.vstack((self.anchor_q[None, :], self._q))
+        return np.array([np.interp(now_s, pt, pq[:, j]) for j in range(self._j)])
+
     def advance(self, now_s: float) -> tuple[np.ndarray, list[Tag]]:
         """The planned command for ``now_s`` and the samples this tick consumed.
 
@@ -140,13 +154,7 @@ class ActionTimeline:
         Raises:
             RuntimeError: no anchor was set (the executor sets it on its first tick).
         """
-        if self.anchor_q is None or self.anchor_t is None:
-            raise RuntimeError('ActionTimeline.advance called before set_anchor')
-        if not len(self._t):
-            return self.anchor_q.copy(), []
-        pt = np.concatenate(([self.anchor_t], self._t))
-        pq = np.vstack((self.anchor_q[None, :], self._q))
-        target = np.array([np.interp(now_s, pt, pq[:, j]) for j in range(self._j)])
+        target = self.peek(now_s)
         passed = self._t <= now_s
         consumed = [tag for tag, p in zip(self._tags, passed, strict=True) if p]
         self._t = self._t[~passed]
