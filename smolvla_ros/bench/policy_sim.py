@@ -21,7 +21,6 @@ from smolvla_ros.runtime.chunk import ActionChunk
 from smolvla_ros.runtime.clock import Clock
 from smolvla_ros.runtime.executor import ObservationSnapshot
 
-
 # The oracle's lead over the measured state: the kinematic arm's servo time constant.
 ORACLE_LEAD_S = 0.03
 
@@ -53,7 +52,7 @@ class LatencyModel:
 
 
 def _plan_chunk(
-    task: PickPlaceTask, obs: ObservationSnapshot, held: bool, n: int, dt_s: float, lat: float
+    task: PickPlaceTask, obs: ObservationSnapshot, *, held: bool, n: int, dt_s: float, lat: float
 ) -> ActionChunk:
     return ActionChunk(
         joint_names=obs.joint_names,
@@ -76,6 +75,7 @@ class ScheduledOracle:
         task: PickPlaceTask,
         world: PickPlaceWorld,
         latency: LatencyModel,
+        *,
         n: int,
         dt_s: float,
     ) -> None:
@@ -85,7 +85,9 @@ class ScheduledOracle:
 
     def request(self, obs: ObservationSnapshot) -> None:
         lat = self._sample()
-        chunk = _plan_chunk(self._task, obs, self._world.held, self._n, self._dt, lat)
+        chunk = _plan_chunk(
+            self._task, obs, held=self._world.held, n=self._n, dt_s=self._dt, lat=lat
+        )
         heapq.heappush(self._pending, (obs.time_s + lat, obs.request_id, chunk))
 
     def deliver_due(self, now_s: float, submit: Callable[[ActionChunk], bool]) -> None:
@@ -102,19 +104,26 @@ class ThreadedOracle:
         task: PickPlaceTask,
         world: PickPlaceWorld,
         latency: LatencyModel,
+        *,
         n: int,
         dt_s: float,
         clock: Clock,
-        submit: Callable[[ActionChunk], bool],
     ) -> None:
         self._task, self._world, self._n, self._dt = task, world, n, dt_s
-        self._clock, self._submit = clock, submit
+        self._clock = clock
+        self._submit: Callable[[ActionChunk], bool] | None = None
         self._sample = latency.sampler()
         self._jobs: queue.Queue[tuple[ObservationSnapshot, bool] | None] = queue.Queue()
         self._thread = threading.Thread(target=self._work, name='oracle-policy', daemon=True)
         self._thread.start()
 
+    def bind(self, submit: Callable[[ActionChunk], bool]) -> None:
+        """Set where finished chunks go (the executor's submit_chunk)."""
+        self._submit = submit
+
     def request(self, obs: ObservationSnapshot) -> None:
+        if self._submit is None:
+            raise RuntimeError('ThreadedOracle.request before bind(submit)')
         self._jobs.put((obs, self._world.held))  # the "camera frame" is taken now
 
     def _work(self) -> None:
@@ -124,9 +133,10 @@ class ThreadedOracle:
                 return
             obs, held = job
             lat = self._sample()
-            chunk = _plan_chunk(self._task, obs, held, self._n, self._dt, lat)
+            chunk = _plan_chunk(self._task, obs, held=held, n=self._n, dt_s=self._dt, lat=lat)
             self._clock.sleep_until(obs.time_s + lat)
             measured = self._clock.now() - obs.time_s
+            assert self._submit is not None
             self._submit(
                 ActionChunk(
                     chunk.joint_names,

@@ -72,12 +72,13 @@ class KinematicArm:
         self._t = now
         if not self._torque:
             return
-        # Sub-steps of at most tau/4 keep the explicit integration stable and accurate.
+        # Exact first-order decay per sub-step, then the speed cap; sub-steps of tau/4 keep the
+        # switch between the two regimes accurate.
         h_max = self._tau / 4
         while remaining > 1e-12:
             h = min(h_max, remaining)
-            v = np.clip((self._goal - self._q) / self._tau, -self._vmax, self._vmax)
-            self._q = self._q + v * h
+            step = (self._goal - self._q) * (1.0 - np.exp(-h / self._tau))
+            self._q = self._q + np.clip(step, -self._vmax * h, self._vmax * h)
             remaining -= h
 
     def read_positions(self) -> np.ndarray:
@@ -87,7 +88,8 @@ class KinematicArm:
     def write_goals(self, goals_rad: np.ndarray) -> CommandResult:
         goals = np.asarray(goals_rad, dtype=np.float64)
         if goals.shape != (len(self._spec.joints),) or not np.all(np.isfinite(goals)):
-            raise ValueError(f'write_goals: need {len(self._spec.joints)} finite goals, got {goals}')
+            n = len(self._spec.joints)
+            raise ValueError(f'write_goals: need {n} finite goals in radians, got {goals}')
         self._integrate()
         sent = np.clip(goals, self._limits[:, 0], self._limits[:, 1])
         clamped = tuple(n for n, a, b in zip(self.joint_names, sent, goals, strict=True) if a != b)
