@@ -76,6 +76,8 @@ setup(
     ],
     zip_safe=False,
     entry_points={
-        'console_scripts': [],
+        'console_scripts': [
+            'smolvla-bench = smolvla_ros.bench.__main__:main',
+        ],
     },
 )
