@@ -24,7 +24,19 @@ class Clock(Protocol):
 
 
 class MonotonicClock:
-    """Wall time from ``time.monotonic`` (never jumps with NTP or the user's clock)."""
+    """Wall time from ``time.monotonic`` (never jumps with NTP or the user's clock).
+
+    Args:
+        spin_s: wait the last ``spin_s`` seconds before a deadline by polling instead of
+            sleeping. On a busy machine a sleeping thread can wake milliseconds late; polling
+            the last millisecond or two keeps the thread on its core at the cost of that much
+            CPU per tick. 0 (default) sleeps the whole remainder.
+    """
+
+    def __init__(self, spin_s: float = 0.0) -> None:
+        if not spin_s >= 0:
+            raise ValueError(f'spin_s must be >= 0 seconds, got {spin_s}')
+        self._spin = float(spin_s)
 
     def now(self) -> float:
         return time.monotonic()
@@ -32,8 +44,10 @@ class MonotonicClock:
     def sleep_until(self, t_s: float) -> None:
         # Sleep only the remainder: a loop that sleeps a fixed period drifts by its own run time.
         remaining = t_s - time.monotonic()
-        if remaining > 0:
-            time.sleep(remaining)
+        if remaining > self._spin:
+            time.sleep(remaining - self._spin)
+        while self._spin and time.monotonic() < t_s:
+            pass
 
 
 class SimClock:

@@ -2,7 +2,8 @@
 
 Sleeping a fixed period after each tick drifts by the tick's own run time; sleeping until the
 next absolute deadline does not. A tick that starts late is measured (jitter); deadlines missed
-entirely are skipped, not bunched up, and counted as overruns.
+entirely are skipped, not bunched up, and counted as overruns; the deadline that passed less
+than one period ago runs at once, so a tick is never more than one period late.
 """
 
 from __future__ import annotations
