@@ -123,7 +123,8 @@ def test_sync_mode_holds_while_waiting_and_executes_whole_chunks():
     ex, outs = _scripted(RuntimeConfig(mode='sync'))
     m = ex.metrics
     assert m.actions_dropped_stale == 0  # whole chunks executed from their arrival
-    assert m.actions_executed == 20 * (m.chunks_accepted - 1) + 20 - len(ex.queued_tags) or True
+    assert m.actions_superseded == 0  # requests only on an empty queue: nothing to supersede
+    assert m.actions_executed + len(ex.queued_tags) == 20 * m.chunks_accepted
     for o in outs:
         if o.requested:
             assert o.queue_length == 0  # requests only on an empty queue
@@ -336,3 +337,38 @@ def test_tick_rate_independent_of_policy_dt_at_200_hz():
             clock.advance(0.005)
         out = ex.tick(f(clock.now()))
         assert out.command_rad[0] == pytest.approx(f(clock.now())[0], abs=1e-9)
+
+
+def test_a_policy_answering_inside_request_fn_is_merged_on_the_next_tick():
+    from smolvla_ros.runtime import ChunkExecutor, SimClock
+
+    clock = SimClock()
+    holder = {}
+
+    def in_process_policy(snapshot):
+        # answers synchronously from inside the tick (no deadlock: the lock is not held here)
+        c = chunk_from(
+            lambda t: snapshot.positions_rad, snapshot.time_s, 10, DT, snapshot.request_id
+        )
+        assert holder['ex'].submit_chunk(c)
+
+    ex = ChunkExecutor(RuntimeConfig(), in_process_policy, clock)
+    holder['ex'] = ex
+    first = ex.tick(np.zeros(J))
+    assert first.requested and first.state == 'startup'
+    clock.advance(DT)
+    assert ex.tick(np.zeros(J)).state == 'tracking'
+
+
+def test_after_a_watchdog_trip_the_next_chunk_starts_from_its_arrival():
+    cfg = RuntimeConfig(safety=SafetyConfig.from_robot('so101', watchdog_timeout_s=0.5))
+    ex, clock, _ = make(cfg)
+    ex.tick(np.zeros(J))
+    ex.submit_chunk(chunk_from(lambda t: np.zeros(J), 0.0, 300, DT))
+    outs = _run(ex, clock, 30)
+    assert outs[-1].state == 'watchdog'
+    obs_t = clock.now()
+    clock.advance(0.3)  # the robot holds while this chunk is computed
+    ex.submit_chunk(chunk_from(ramp(0.3), obs_t, 20, DT, chunk_id=2))
+    ex.tick(np.zeros(J))
+    assert ex.metrics.actions_dropped_stale == 0  # nothing of it is stale: it was rebased

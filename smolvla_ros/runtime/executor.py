@@ -246,6 +246,7 @@ class ChunkExecutor:
             dropped = self._timeline.clear()
             m.add(actions_superseded=dropped)
             self._in_flight = None
+            self._hold_since = now if self._hold_since is None else self._hold_since
             state = 'estop'
         elif (
             self._last_valid_t is not None
@@ -254,6 +255,7 @@ class ChunkExecutor:
         ):
             self._watchdog_tripped = True
             m.add(watchdog_trips=1, actions_superseded=self._timeline.clear())
+            self._hold_since = now  # holding from here: a later chunk is not stale
             _LOG.error(
                 'watchdog: no valid chunk for %.3f s; holding position',
                 now - self._last_valid_t,
