@@ -21,7 +21,7 @@ from smolvla_ros.runtime.config import (
     RuntimeConfig,
     SafetyConfig,
 )
-from smolvla_ros.runtime.errors import ChunkRejectedError, ChunkRuntimeError, EmergencyStopError
+from smolvla_ros.runtime.errors import ChunkRejectedError, ChunkRuntimeError
 from smolvla_ros.runtime.executor import ChunkExecutor, ObservationSnapshot, TickOutput
 from smolvla_ros.runtime.loop import FixedRateLoop
 from smolvla_ros.runtime.metrics import RuntimeMetrics
@@ -33,7 +33,6 @@ __all__ = [
     'ChunkRejectedError',
     'ChunkRuntimeError',
     'Clock',
-    'EmergencyStopError',
     'FixedRateLoop',
     'MonotonicClock',
     'ObservationFilterConfig',

@@ -18,7 +18,3 @@ class ChunkRejectedError(ChunkRuntimeError, ValueError):
     def __init__(self, reason: str, message: str) -> None:
         super().__init__(f'action chunk rejected ({reason}): {message}')
         self.reason = reason
-
-
-class EmergencyStopError(ChunkRuntimeError):
-    """An operation needs the emergency stop to be reset first."""
