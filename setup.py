@@ -81,6 +81,7 @@ setup(
             'so-arm = so_arm_driver.cli:main',
             'smolvla-sim = so_arm_driver.sim.cli:main',
             'smolvla-parity = smolvla_model.parity:main',
+            'smolvla-bench = smolvla_ros.bench.__main__:main',
         ],
     },
 )

@@ -1,0 +1,396 @@
+"""The executor core: one command per fixed-rate tick from time-aligned, blended chunks.
+
+Threads: :meth:`ChunkExecutor.tick` runs on the control thread only; :meth:`submit_chunk`,
+:meth:`emergency_stop` and :meth:`reset_emergency_stop` may be called from any thread. Chunks are
+validated on submission and handed over through a locked inbox that the next tick drains, so the
+queue itself is touched by one thread and no sample can be executed twice or lost.
+
+Per tick, in order: drain the inbox (merge), watchdog, interpolate the planned command for now,
+safety limits, then decide whether to request the next chunk (threshold g, at most one request in
+flight, observation filter with must-go on an empty queue).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from smolvla_ros.runtime.blending import blend
+from smolvla_ros.runtime.chunk import ActionChunk, validate_chunk
+from smolvla_ros.runtime.clock import Clock
+from smolvla_ros.runtime.config import RuntimeConfig
+from smolvla_ros.runtime.errors import ChunkRejectedError
+from smolvla_ros.runtime.metrics import RuntimeMetrics
+from smolvla_ros.runtime.observation_filter import ObservationFilter
+from smolvla_ros.runtime.safety import SafetyLimiter
+from smolvla_ros.runtime.timeline import ActionTimeline
+
+_LOG = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ObservationSnapshot:
+    """What the executor hands the policy side with a chunk request.
+
+    The policy side adds what it owns (camera frames, the instruction) taken at ``time_s`` and
+    must answer with an ActionChunk whose ``observation_time_s`` is ``time_s``.
+
+    Attributes:
+        request_id: increasing id of this request.
+        time_s: the observation time, seconds, on the executor's clock.
+        positions_rad: measured joint positions, radians, shape (J,).
+        joint_names: their order.
+        must_go: sent because the queue ran empty (the filter did not apply).
+    """
+
+    request_id: int
+    time_s: float
+    positions_rad: np.ndarray
+    joint_names: tuple[str, ...]
+    must_go: bool
+
+
+@dataclass(frozen=True)
+class TickOutput:
+    """One tick's result.
+
+    Attributes:
+        time_s: tick time, seconds.
+        command_rad: the command to send, radians, shape (J,).
+        state: 'tracking' (following a chunk), 'startup' (no chunk yet; holding), 'starved'
+            (queue ran empty; holding), 'watchdog' (no valid chunk for too long; holding) or
+            'estop' (latched emergency stop; holding).
+        queue_length: actions still queued for after ``time_s``.
+        requested: a chunk request was sent on this tick.
+    """
+
+    time_s: float
+    command_rad: np.ndarray
+    state: str
+    queue_length: int
+    requested: bool
+
+
+class ChunkExecutor:
+    """The async action-chunk executor.
+
+    Args:
+        config: validated runtime configuration.
+        request_fn: called on the tick thread with an ObservationSnapshot when a chunk is wanted.
+            It must return quickly (queue the work to a policy thread); exceptions it raises are
+            counted and logged and the request is retried on a later tick.
+        clock: where tick times come from (MonotonicClock in production, SimClock in tests).
+    """
+
+    def __init__(
+        self,
+        config: RuntimeConfig,
+        request_fn: Callable[[ObservationSnapshot], None],
+        clock: Clock,
+    ) -> None:
+        self.config = config
+        self._request_fn = request_fn
+        self._clock = clock
+        names = config.joint_names
+        self._j = len(names)
+        self.metrics = RuntimeMetrics(names, config.history_len)
+        self._limiter = SafetyLimiter(config.safety, self.metrics.count_clamps)
+        self._filter = ObservationFilter(config.observation_filter, self._j)
+        self._timeline = ActionTimeline(self._j)
+        self._lock = threading.Lock()
+        self._inbox: deque[ActionChunk] = deque()
+        self._estop = False
+        self._estop_reason = ''
+        self._rearm = True  # next tick anchors at the measured position and soft-starts
+        self._newest_obs_t = float('-inf')  # newest observation time submitted (order check)
+        self._rejected_answer_t = float('-inf')  # newest observation time of a rejected chunk
+        # tick-thread state
+        self._prev_cmd = np.zeros(self._j)
+        self._prev_vel = np.zeros(self._j)
+        self._prev_t = 0.0
+        self._soft_start = True
+        self._hold_since: float | None = None
+        self._seen_chunk = False
+        self._last_valid_t: float | None = None
+        self._watchdog_tripped = False
+        self._in_flight: tuple[int, float] | None = None
+        self._next_request_id = 0
+        self._chunk_size = 0
+
+    # -- any thread ------------------------------------------------------------------------------
+    def submit_chunk(self, chunk: ActionChunk, strict: bool = False) -> bool:
+        """Hand a chunk to the executor (thread-safe); it is merged on the next tick.
+
+        Args:
+            chunk: the policy output.
+            strict: raise instead of returning False on rejection.
+
+        Returns:
+            True if queued for merging; False if rejected (the reason is counted in
+            ``metrics.chunks_rejected`` and logged).
+
+        Raises:
+            ChunkRejectedError: only with ``strict=True``, for the same rejections.
+        """
+        try:
+            validate_chunk(chunk, self.config.joint_names)
+            with self._lock:
+                if self._estop:
+                    raise ChunkRejectedError(
+                        'estop', f'emergency stop latched ({self._estop_reason}); reset it first'
+                    )
+                if chunk.observation_time_s <= self._newest_obs_t:
+                    raise ChunkRejectedError(
+                        'out_of_order',
+                        f'chunk {chunk.chunk_id} was computed from an observation at '
+                        f'{chunk.observation_time_s:.6f} s, not newer than one already received '
+                        f'({self._newest_obs_t:.6f} s): duplicate or late delivery',
+                    )
+                self._newest_obs_t = chunk.observation_time_s
+                self._inbox.append(chunk)
+            return True
+        except ChunkRejectedError as e:
+            self.metrics.reject(e.reason)
+            if np.isfinite(chunk.observation_time_s):
+                with self._lock:
+                    t_obs = chunk.observation_time_s
+                    self._rejected_answer_t = max(self._rejected_answer_t, t_obs)
+            _LOG.warning('%s', e)
+            if strict:
+                raise
+            return False
+
+    def emergency_stop(self, reason: str = 'requested') -> None:
+        """Latch the emergency stop: hold the last command, drop the queue, reject chunks and
+        send no requests until :meth:`reset_emergency_stop`. Idempotent."""
+        with self._lock:
+            if self._estop:
+                return
+            self._estop = True
+            self._estop_reason = reason
+            for _ in self._inbox:
+                self.metrics.reject('estop')
+            self._inbox.clear()
+        self.metrics.add(estops=1)
+        _LOG.error('emergency stop: %s', reason)
+
+    def reset_emergency_stop(self) -> None:
+        """Release the latch. The next tick re-anchors at the measured position and soft-starts
+        toward the next chunk it receives."""
+        with self._lock:
+            if not self._estop:
+                return
+            self._estop = False
+            self._rearm = True
+        _LOG.warning('emergency stop reset')
+
+    @property
+    def estopped(self) -> bool:
+        """True while the emergency stop is latched."""
+        with self._lock:
+            return self._estop
+
+    # -- tick thread -----------------------------------------------------------------------------
+    @property
+    def queued_tags(self) -> list[tuple[int, int]]:
+        """(chunk_id, index) of the queued samples; read on the tick thread only."""
+        return self._timeline.tags
+
+    def tick(self, measured_rad: np.ndarray) -> TickOutput:
+        """Compute the command for now. Call at the tick rate from one thread.
+
+        Args:
+            measured_rad: measured joint positions, radians, shape (J,); the observation for a
+                request and the start of a soft start.
+
+        Raises:
+            ValueError: ``measured_rad`` has the wrong shape or is not finite (nothing changes).
+        """
+        measured = np.asarray(measured_rad, dtype=np.float64)
+        if measured.shape != (self._j,) or not np.all(np.isfinite(measured)):
+            raise ValueError(
+                f'tick: measured positions must be {self._j} finite values in the order '
+                f'{self.config.joint_names}, got {measured_rad!r}'
+            )
+        now = self._clock.now()
+        with self._lock:
+            chunks = list(self._inbox)
+            self._inbox.clear()
+            estop = self._estop
+            rearm = self._rearm
+            self._rearm = False
+            rejected_answer_t = self._rejected_answer_t
+        m = self.metrics
+        m.add(ticks=1)
+        if rearm:
+            self._start_from(measured, now)
+        dt = now - self._prev_t if now > self._prev_t else self.config.tick_period_s
+
+        # What the queued path alone would command now: the reference for the seam jump, so the
+        # metric measures the discontinuity a merge introduces, not lag left by earlier clamps.
+        before_merge = self._timeline.peek(now) if chunks else None
+        merged = False
+        for chunk in chunks:
+            self._merge(chunk, now)
+            merged = True
+        if self._in_flight is not None and rejected_answer_t >= self._in_flight[1]:
+            self._in_flight = None  # the answer came back invalid: allow a new request
+
+        state = 'tracking'
+        if estop:
+            dropped = self._timeline.clear()
+            m.add(actions_superseded=dropped)
+            self._in_flight = None
+            self._hold_since = now if self._hold_since is None else self._hold_since
+            state = 'estop'
+        elif (
+            self._last_valid_t is not None
+            and not self._watchdog_tripped
+            and now - self._last_valid_t > self.config.safety.watchdog_timeout_s
+        ):
+            self._watchdog_tripped = True
+            m.add(watchdog_trips=1, actions_superseded=self._timeline.clear())
+            self._hold_since = now  # holding from here: a later chunk is not stale
+            _LOG.error(
+                'watchdog: no valid chunk for %.3f s; holding position',
+                now - self._last_valid_t,
+            )
+
+        had_samples = len(self._timeline) > 0
+        if state == 'estop' or not had_samples:
+            target, consumed = self._prev_cmd.copy(), []
+            if state != 'estop':
+                state = (
+                    'startup'
+                    if not self._seen_chunk
+                    else ('watchdog' if self._watchdog_tripped else 'starved')
+                )
+        else:
+            target, consumed = self._timeline.advance(now)
+            if not len(self._timeline):
+                self._hold_since = now  # the queue ran dry: the robot holds from here
+        if state == 'startup':
+            m.add(startup_ticks=1)
+        elif state in ('starved', 'watchdog'):
+            m.add(starvation_ticks=1)
+        m.add(actions_executed=len(consumed))
+
+        if merged and had_samples and before_merge is not None:
+            m.record('seam_jumps_rad', float(np.max(np.abs(target - before_merge))))
+        cmd = self._limiter.limit(
+            target,
+            self._prev_cmd,
+            self._prev_vel,
+            dt_s=dt,
+            soft_start=self._soft_start,
+            tracking=had_samples,
+        )
+        if self._soft_start and had_samples and np.allclose(cmd, target, rtol=0, atol=1e-9):
+            self._soft_start = False
+        self._prev_vel = (cmd - self._prev_cmd) / dt
+        self._prev_cmd = cmd
+        self._prev_t = now
+        self._timeline.set_anchor(now, cmd)
+
+        requested = False if estop else self._maybe_request(measured, now)
+        queue_length = self._timeline.remaining(now)
+        m.record('queue_history', (now, queue_length))
+        return TickOutput(now, cmd.copy(), state, queue_length, requested)
+
+    # -- internals (tick thread) -----------------------------------------------------------------
+    def _start_from(self, measured: np.ndarray, now: float) -> None:
+        self._prev_cmd = measured.copy()
+        self._prev_vel = np.zeros(self._j)
+        self._prev_t = now
+        self._timeline.clear()
+        self._timeline.set_anchor(now, measured)
+        self._soft_start = True
+        self._hold_since = now
+        self._seen_chunk = False
+        self._last_valid_t = None
+        self._watchdog_tripped = False
+        self._in_flight = None
+        self._filter.reset()
+
+    def _merge(self, chunk: ActionChunk, now: float) -> None:
+        times = chunk.sample_times()
+        if self._hold_since is not None and self._hold_since <= chunk.observation_time_s:
+            # The robot has held still since before this observation was taken, so none of the
+            # chunk is stale: start it now (this is what makes sync mode and g = 0 execute whole
+            # chunks instead of dropping the first latency/dt actions).
+            times = times + (now - chunk.observation_time_s)
+        tags = [(chunk.chunk_id, i) for i in range(chunk.n)]
+        cfg = self.config
+        vmax = self._limiter.velocity_limit_rad_s
+
+        def blend_fn(t: np.ndarray, new: np.ndarray, old: np.ndarray, old_end: float):
+            return blend(
+                cfg.blending,
+                t,
+                new,
+                old,
+                now_s=now,
+                old_end_s=old_end,
+                crossfade_s=cfg.crossfade_s,
+                velocity_limit_rad_s=vmax,
+            )
+
+        stats = self._timeline.merge(times, chunk.actions, tags, now, blend_fn)
+        m = self.metrics
+        m.add(
+            chunks_accepted=1,
+            actions_dropped_stale=stats.dropped_stale,
+            actions_superseded=stats.superseded,
+        )
+        m.record('inference_latency_s', chunk.inference_latency_s)
+        m.record('arrival_age_s', now - chunk.observation_time_s)
+        self._chunk_size = chunk.n
+        self._seen_chunk = True
+        self._last_valid_t = now
+        self._watchdog_tripped = False
+        if len(self._timeline):
+            self._hold_since = None
+        if self._in_flight is not None and chunk.observation_time_s >= self._in_flight[1]:
+            self._in_flight = None
+
+    def _maybe_request(self, measured: np.ndarray, now: float) -> bool:
+        m = self.metrics
+        if self._in_flight is not None:
+            if now - self._in_flight[1] <= self.config.request_timeout_s:
+                return False
+            m.add(request_timeouts=1)
+            _LOG.warning('chunk request %d unanswered; requesting again', self._in_flight[0])
+            self._in_flight = None
+        remaining = self._timeline.remaining(now)
+        must_go = remaining == 0
+        above_threshold = (
+            self._chunk_size == 0 or remaining / self._chunk_size > self.config.effective_g
+        )
+        if not must_go and above_threshold:
+            return False
+        if not self._filter.allows(measured, must_go):
+            m.add(requests_filtered=1)
+            return False
+        snapshot = ObservationSnapshot(
+            request_id=self._next_request_id,
+            time_s=now,
+            positions_rad=measured.copy(),
+            joint_names=self.config.joint_names,
+            must_go=must_go,
+        )
+        self._next_request_id += 1
+        try:
+            self._request_fn(snapshot)
+        except Exception as e:  # the control loop must survive a broken policy client
+            m.add(request_errors=1)
+            _LOG.error('chunk request %d failed: %r', snapshot.request_id, e)
+            return False
+        self._in_flight = (snapshot.request_id, now)
+        self._filter.mark_processed(measured)
+        m.add(requests_sent=1)
+        return True

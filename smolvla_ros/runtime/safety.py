@@ -1,0 +1,87 @@
+"""The safety limiter: position limits, velocity and acceleration clamps, each clamp counted.
+
+Every command the executor returns passes through :meth:`SafetyLimiter.limit`. The watchdog,
+soft start and the latched emergency stop are states of the executor; their speed rules live here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from smolvla_ros.runtime.config import SafetyConfig
+
+ClampCounter = Callable[[str, np.ndarray], None]  # (kind, boolean mask over joints)
+
+
+class SafetyLimiter:
+    """Clamp planned commands to what the arm may do.
+
+    Args:
+        config: limits per joint.
+        count: called as ``count(kind, mask)`` for each kind ('position', 'velocity',
+            'acceleration') with a boolean mask of the joints clamped in this command.
+    """
+
+    def __init__(self, config: SafetyConfig, count: ClampCounter) -> None:
+        self.config = config
+        self._lo = np.asarray(config.lower_rad)
+        self._hi = np.asarray(config.upper_rad)
+        self._vmax = np.asarray(config.velocity_limit_rad_s)
+        self._amax = np.asarray(config.acceleration_limit_rad_s2)
+        self._count = count
+
+    @property
+    def velocity_limit_rad_s(self) -> np.ndarray:
+        """Per-joint velocity limits, rad/s (a copy)."""
+        return self._vmax.copy()
+
+    def limit(
+        self,
+        target_rad: np.ndarray,
+        prev_cmd_rad: np.ndarray,
+        prev_vel_rad_s: np.ndarray,
+        *,
+        dt_s: float,
+        soft_start: bool,
+        tracking: bool = True,
+    ) -> np.ndarray:
+        """The command to send instead of ``target_rad``.
+
+        Order: the target is clamped to the position limits; the step from the previous command
+        is clamped to v_max*dt (times the soft-start fraction during soft start); while tracking
+        a chunk the change of velocity is clamped to a_max*dt; a final position clamp guards
+        against an overshoot from the acceleration clamp. A joint that starts outside its limits
+        (measured position after calibration drift) is ramped in, never snapped.
+
+        Args:
+            target_rad: planned command, shape (J,).
+            prev_cmd_rad: previous command, shape (J,).
+            prev_vel_rad_s: previous command velocity, rad/s, shape (J,).
+            dt_s: time since the previous command, seconds (> 0).
+            soft_start: use the reduced soft-start speed.
+            tracking: False for holds, which skip the acceleration clamp (a hold is a stop).
+        """
+        goal = np.clip(target_rad, self._lo, self._hi)
+        self._count('position', goal != target_rad)
+        vmax = self._vmax * (self.config.soft_start_speed_fraction if soft_start else 1.0)
+        max_step = vmax * dt_s
+        step = goal - prev_cmd_rad
+        clamped_step = np.clip(step, -max_step, max_step)
+        self._count('velocity', clamped_step != step)
+        if tracking:
+            dv_max = self._amax * dt_s
+            vel = clamped_step / dt_s
+            acc_vel = np.clip(vel, prev_vel_rad_s - dv_max, prev_vel_rad_s + dv_max)
+            # the acceleration clamp must not push past the velocity limit either
+            acc_vel = np.clip(acc_vel, -vmax, vmax)
+            changed = acc_vel != vel
+            self._count('acceleration', changed)
+            clamped_step = np.where(changed, acc_vel * dt_s, clamped_step)
+        cmd = prev_cmd_rad + clamped_step
+        lo = np.minimum(self._lo, prev_cmd_rad)
+        hi = np.maximum(self._hi, prev_cmd_rad)
+        final = np.clip(cmd, lo, hi)
+        self._count('position', final != cmd)
+        return final

@@ -1,0 +1,79 @@
+"""The fixed-rate loop's absolute deadlines and the clocks."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from smolvla_ros.runtime import FixedRateLoop, MonotonicClock, RuntimeMetrics, SimClock
+
+
+def test_loop_runs_on_absolute_deadlines_and_records_lateness():
+    clock = SimClock(10.0)
+    metrics = RuntimeMetrics(('a',))
+    seen = []
+
+    def step(deadline):
+        seen.append(deadline)
+        clock.advance(0.004)  # the step's own run time must not shift later deadlines
+
+    ticks = FixedRateLoop(clock, 0.01, metrics).run(step, duration_s=0.1)
+    assert ticks == 10
+    assert seen == pytest.approx([10.0 + 0.01 * k for k in range(10)])
+    assert list(metrics.tick_jitter_s) == pytest.approx([0.0] * 10)
+
+
+def test_missed_deadlines_are_skipped_and_counted():
+    clock = SimClock()
+    metrics = RuntimeMetrics(('a',))
+    seen = []
+
+    def step(deadline):
+        seen.append(deadline)
+        if len(seen) == 2:
+            clock.advance(0.035)  # now 0.045: 0.02 and 0.03 are missed entirely
+
+    FixedRateLoop(clock, 0.01, metrics).run(step, duration_s=0.1)
+    # the deadline less than one period ago (0.04) runs at once, 5 ms late; then on schedule
+    assert seen[:4] == pytest.approx([0.0, 0.01, 0.04, 0.05])
+    assert metrics.overruns == 2
+    assert list(metrics.tick_jitter_s)[2] == pytest.approx(0.005)
+
+
+def test_loop_needs_an_end_and_a_positive_period():
+    with pytest.raises(ValueError):
+        FixedRateLoop(SimClock(), 0.0)
+    with pytest.raises(ValueError, match='duration_s or a stop'):
+        FixedRateLoop(SimClock(), 0.01).run(lambda d: None)
+
+
+def test_stop_event_ends_the_loop():
+    clock = SimClock()
+    stop = threading.Event()
+
+    def step(_deadline):
+        if clock.now() >= 0.05:
+            stop.set()
+
+    assert FixedRateLoop(clock, 0.01).run(step, stop=stop) == 6
+
+
+@pytest.mark.parametrize('spin_s', [0.0, 0.001])
+def test_monotonic_clock_never_wakes_early(spin_s):
+    clock = MonotonicClock(spin_s=spin_s)
+    for _ in range(5):
+        target = time.monotonic() + 0.003
+        clock.sleep_until(target)
+        assert time.monotonic() >= target
+    with pytest.raises(ValueError):
+        MonotonicClock(spin_s=-1.0)
+
+
+def test_sim_clock_never_runs_backwards():
+    clock = SimClock(1.0)
+    clock.sleep_until(0.5)
+    assert clock.now() == 1.0
+    with pytest.raises(ValueError):
+        clock.advance(-0.1)
