@@ -8,10 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from so_arm_driver.bus.base import CommResult, RawOutcome, ServoBus
-from so_arm_driver.bus.port import port_handler_class
-from so_arm_driver.bus.sdk import load_sdk
-from so_arm_driver.errors import SoArmPortError
+from so_arm_driver.bus.base import CommResult, RawOutcome
+from so_arm_driver.bus.sdk_bus import SdkBus
 from so_arm_driver.tables import DYNAMIXEL_BAUD_CODES, DYNAMIXEL_MODEL_NUMBERS, DYNAMIXEL_X
 
 _DXL_ERRORS = {
@@ -25,7 +23,7 @@ _DXL_ERRORS = {
 }
 
 
-class DynamixelBus(ServoBus):
+class DynamixelBus(SdkBus):
     """A bus of Dynamixel protocol-2.0 servos."""
 
     vendor = 'dynamixel'
@@ -33,43 +31,8 @@ class DynamixelBus(ServoBus):
     model_numbers = DYNAMIXEL_MODEL_NUMBERS
     baud_codes = DYNAMIXEL_BAUD_CODES
 
-    def __init__(
-        self,
-        port: str,
-        baudrate: int = 1_000_000,
-        retries: int = 2,
-        labels: Mapping[int, str] | None = None,
-        margin_ms: float = 50.0,
-    ) -> None:
-        super().__init__(port, baudrate, retries, labels)
-        self.margin_ms = margin_ms
-        self._port = None
-        self._ph = None
-        self._sdk = None
-
-    def _raw_open(self) -> None:
-        sdk = load_sdk('dynamixel')
-        port = port_handler_class(sdk)(self.port)
-        port.margin_ms = self.margin_ms
-        port.baudrate = self.baudrate
-        if not port.openPort():
-            raise SoArmPortError(f'serial port {self.port}: baud rate {self.baudrate} refused')
-        self._sdk, self._port = sdk, port
-        self._translate(sdk)
-        self._ph = sdk.PacketHandler(2.0)
-
-    def _raw_close(self) -> None:
-        if self._port is not None:
-            self._port.closePort()
-        self._port = None
-
-    def _raw_set_baudrate(self, baudrate: int) -> None:
-        if not self._port.setBaudRate(baudrate):
-            raise SoArmPortError(f'serial port {self.port}: baud rate {baudrate} refused')
-
-    def _raw_discard_input(self) -> None:
-        self._port.is_using = False
-        self._port.ser.reset_input_buffer()
+    def _packet_handler(self, sdk: object) -> object:
+        return sdk.PacketHandler(2.0)
 
     def _raw_ping(self, servo_id: int) -> RawOutcome:
         self._port.is_using = False

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from so_arm_driver.bus.base import CommResult, RawOutcome, ServoBus
-from so_arm_driver.bus.port import port_handler_class
-from so_arm_driver.bus.sdk import load_sdk
-from so_arm_driver.errors import SoArmPortError
+from so_arm_driver.bus.base import CommResult, RawOutcome
+from so_arm_driver.bus.sdk_bus import SdkBus
 from so_arm_driver.tables import (
     FEETECH_BAUD_CODES,
     FEETECH_ERROR_BITS,
@@ -25,7 +23,7 @@ def _from_bytes(data: list[int]) -> int:
     return sum((b & 0xFF) << (8 * k) for k, b in enumerate(data))
 
 
-class FeetechBus(ServoBus):
+class FeetechBus(SdkBus):
     """A bus of Feetech STS servos.
 
     Reads use the protocol's SYNC_READ (one request, one status packet per servo); goal writes use
@@ -38,44 +36,9 @@ class FeetechBus(ServoBus):
     model_numbers = FEETECH_MODEL_NUMBERS
     baud_codes = FEETECH_BAUD_CODES
 
-    def __init__(
-        self,
-        port: str,
-        baudrate: int = 1_000_000,
-        retries: int = 2,
-        labels: Mapping[int, str] | None = None,
-        margin_ms: float = 50.0,
-    ) -> None:
-        super().__init__(port, baudrate, retries, labels)
-        self.margin_ms = margin_ms
-        self._sdk = None
-        self._port = None
-        self._ph = None
-
-    def _raw_open(self) -> None:
-        sdk = load_sdk('feetech')
-        port = port_handler_class(sdk)(self.port)
-        port.margin_ms = self.margin_ms
-        port.baudrate = self.baudrate
-        if not port.openPort():
-            raise SoArmPortError(f'serial port {self.port}: baud rate {self.baudrate} refused')
-        self._sdk, self._port = sdk, port
-        self._translate(sdk)
+    def _packet_handler(self, sdk: object) -> object:
         # protocol_end 0: STS/SMS, little-endian words.
-        self._ph = sdk.PacketHandler(0)
-
-    def _raw_close(self) -> None:
-        if self._port is not None:
-            self._port.closePort()
-        self._port = None
-
-    def _raw_set_baudrate(self, baudrate: int) -> None:
-        if not self._port.setBaudRate(baudrate):
-            raise SoArmPortError(f'serial port {self.port}: baud rate {baudrate} refused')
-
-    def _raw_discard_input(self) -> None:
-        self._port.is_using = False
-        self._port.ser.reset_input_buffer()
+        return sdk.PacketHandler(0)
 
     def _raw_ping(self, servo_id: int) -> RawOutcome:
         self._port.is_using = False
