@@ -63,10 +63,12 @@ def run(cycles: int = 2000, warmup: int = 100) -> dict[str, float]:
         path = save_calibration(cal, Path(tmp) / 'bench.json')
         arm = SoFollower(ArmConfig(port=emu.port, calibration_path=path))
         sdk_time = [0.0]
+        sent = [0]  # raw transactions, i.e. packets we put on the line (retries included)
 
         def timed(fn):
             @functools.wraps(fn)
             def wrapper(*args, **kwargs):
+                sent[0] += 1
                 t0 = time.perf_counter()
                 try:
                     return fn(*args, **kwargs)
@@ -84,15 +86,25 @@ def run(cycles: int = 2000, warmup: int = 100) -> dict[str, float]:
             for k in range(warmup):
                 arm.read_positions()
                 arm.write_goals(goals[k])
+            # A ping's answers only leave the emulator after every earlier packet (and the ping's
+            # own) was counted, so it is a barrier: the counters below are exact. Its own packet
+            # count (ping plus firmware reads) is measured, not assumed.
+            barrier = functools.partial(bus.ping, spec.joints[0].servo_id)
+            barrier()
+            before = emu.packets
+            barrier()
+            barrier_packets = emu.packets - before
             sdk_time[0] = 0.0
+            sent[0] = 0
             busy0, packets0 = emu.busy_s, emu.packets
             start = time.perf_counter()
             for k in range(warmup, warmup + cycles):
                 arm.read_positions()
                 arm.write_goals(goals[k])
             wall = time.perf_counter() - start
+            barrier()
             emulator_s = emu.busy_s - busy0
-            packets = emu.packets - packets0
+            packets = emu.packets - packets0 - barrier_packets
     bound = wire_bound(len(spec.joints))
     return {
         'cycles': cycles,
@@ -102,6 +114,7 @@ def run(cycles: int = 2000, warmup: int = 100) -> dict[str, float]:
         'sdk_line_emulator_ms': 1e3 * sdk_time[0] / cycles,
         'emulator_busy_ms': 1e3 * emulator_s / cycles,
         'emulator_packets_per_cycle': packets / cycles,
+        'host_packets_per_cycle': sent[0] / cycles,
         'wire_bytes_per_cycle': bound['bytes'],
         'wire_bound_ms': 1e3 * bound['cycle_s'],
         'wire_bound_hz': bound['max_hz'],

@@ -40,6 +40,9 @@ class PtyBusEmulator:
         self._lock = threading.RLock()
         self.busy_s = 0.0
         self.packets = 0
+        # Answers wait here until their packet is counted, so a host that has an answer in hand
+        # also sees the count of every packet up to it (the benchmark relies on that).
+        self._outbox: list[bytes] = []
 
     def line_baudrate(self) -> int | None:
         """The baud rate the host configured on the port, or None if it is not a standard one."""
@@ -87,10 +90,16 @@ class PtyBusEmulator:
                     break
                 self.busy_s += time.perf_counter() - start
                 self.packets += 1
+                self._flush()
 
     def send(self, data: bytes) -> None:
-        """Write an answer onto the line."""
-        os.write(self._master, data)
+        """Queue an answer; it goes onto the line as soon as its packet is counted."""
+        self._outbox.append(data)
+
+    def _flush(self) -> None:
+        for data in self._outbox:
+            os.write(self._master, data)
+        self._outbox.clear()
 
     def _consume(self, buffer: bytearray) -> bool:
         """Answer one packet of ``buffer`` and remove its bytes; False if it is incomplete."""

@@ -27,7 +27,10 @@ def test_wire_bound_from_packet_sizes():
 
 def test_short_benchmark_run():
     r = bench.run(cycles=30, warmup=5)
-    assert r['emulator_packets_per_cycle'] == pytest.approx(2.0)  # one sync read, one sync write
+    # Both ends of the line count the same packets: none lost, none invented.
+    assert r['emulator_packets_per_cycle'] == pytest.approx(r['host_packets_per_cycle'])
+    # One sync read and one sync write per cycle; a timed-out read retried under load adds one.
+    assert 2.0 <= r['host_packets_per_cycle'] <= 2.2
     assert 0 < r['ours_ms'] < r['cycle_ms']
 
 
