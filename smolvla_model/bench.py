@@ -42,8 +42,14 @@ def _timed(fn, device: torch.device, repeats: int) -> tuple[list[float], object]
     return times, out
 
 
-def run_bench(cameras: int, device: str, precision: str, repeats: int, size: int) -> dict:
-    """Build, warm up and time; returns the JSON-ready result dict."""
+def run_bench(
+    cameras: int, device: str, precision: str, repeats: int, size: int, *, cuda_graph: bool = True
+) -> dict:
+    """Build, warm up and time; returns the JSON-ready result dict.
+
+    On CUDA with ``cuda_graph`` the headline chunk latency is the captured graph's replay
+    (``smolvla_model.cuda_graph``); the eager latency and the stage breakdown are eager timings.
+    """
     from smolvla_model.config import SmolVLAConfig, smolvlm2_500m_backbone_dict
     from smolvla_model.hub import backbone_config_from_dict
     from smolvla_model.loading import build_model
@@ -81,6 +87,16 @@ def run_bench(cameras: int, device: str, precision: str, repeats: int, size: int
     with torch.no_grad():
         model.sample_actions(inputs, noise=noise)  # warm-up
         chunk_ms, actions = _timed(lambda: model.sample_actions(inputs, noise=noise), dev, repeats)
+        eager_ms, graph_vs_eager = None, None
+        if dev.type == 'cuda' and cuda_graph:
+            from smolvla_model.cuda_graph import CudaGraphSampler
+
+            sampler = CudaGraphSampler(model, inputs)
+            sampler(inputs, noise=noise)
+            eager_ms = chunk_ms
+            chunk_ms, graph_actions = _timed(lambda: sampler(inputs, noise=noise), dev, repeats)
+            graph_vs_eager = float((graph_actions - actions).abs().max())
+            del sampler
         vision_ms, _ = _timed(lambda: fm.vlm_with_expert.embed_images(inputs.images[0]), dev, 3)
         prefix, pad, flags = fm.embed_prefix(inputs)
         prefix_ms, cache = _timed(
@@ -90,8 +106,9 @@ def run_bench(cameras: int, device: str, precision: str, repeats: int, size: int
         fm.velocity(noise, t, cache)  # fills the memoised cross-attention K/V
         step_ms, _ = _timed(lambda: fm.velocity(noise, t, cache), dev, 5)
         peak_rss = _peak_rss_mb()  # before any fp32 comparison model is built
+        peak_cuda = torch.cuda.max_memory_allocated(dev) / 2**20 if dev.type == 'cuda' else None
         deviation = None
-        if precision != 'fp32' and dev.type == 'cpu':
+        if precision != 'fp32':
             del model, fm, cache
             exact = build_model(config, backbone, 'fp32', dev, materialize_lm_head=False)
             ref = exact.sample_actions(inputs, noise=noise)
@@ -99,6 +116,9 @@ def run_bench(cameras: int, device: str, precision: str, repeats: int, size: int
     return {
         'chunk_latency_ms_median': statistics.median(chunk_ms),
         'chunk_latency_ms_all': chunk_ms,
+        'cuda_graph': eager_ms is not None,
+        'chunk_latency_ms_eager_median': statistics.median(eager_ms) if eager_ms else None,
+        'max_abs_graph_vs_eager': graph_vs_eager,
         'vision_ms_per_camera': statistics.median(vision_ms),
         'prefix_ms': statistics.median(prefix_ms),
         'denoise_step_ms': statistics.median(step_ms),
@@ -106,6 +126,7 @@ def run_bench(cameras: int, device: str, precision: str, repeats: int, size: int
         'cameras': cameras,
         'image_size': size,
         'peak_rss_mb': peak_rss,
+        'peak_cuda_allocated_mb': peak_cuda,
         'parameters': n_params,
         'device': str(dev) if dev.type == 'cpu' else torch.cuda.get_device_name(dev),
         'precision': precision,
@@ -134,20 +155,38 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument('--repeats', type=int, default=5, help='timed chunks (>= 5)')
     parser.add_argument('--image-size', type=int, default=512)
     parser.add_argument('--json', type=Path, default=None)
+    parser.add_argument(
+        '--no-cuda-graph',
+        action='store_true',
+        help='on CUDA, time eager sample_actions only (default: also a captured CUDA graph)',
+    )
     args = parser.parse_args(argv)
     if args.repeats < 5:
         parser.error('--repeats must be >= 5 (the median of at least 5 chunks is reported)')
-    result = run_bench(args.cameras, args.device, args.precision, args.repeats, args.image_size)
+    result = run_bench(
+        args.cameras,
+        args.device,
+        args.precision,
+        args.repeats,
+        args.image_size,
+        cuda_graph=not args.no_cuda_graph,
+    )
     rows = [
         ('device / precision', f'{result["device"]} / {result["precision"]}'),
         ('parameters', f'{result["parameters"]:,}'),
         ('cameras x size', f'{result["cameras"]} x {result["image_size"]}'),
-        ('chunk latency (median)', f'{result["chunk_latency_ms_median"]:.1f} ms'),
+        ('chunk latency (median)', f'{result["chunk_latency_ms_median"]:.2f} ms'),
         ('vision per camera', f'{result["vision_ms_per_camera"]:.1f} ms'),
         ('prefix pass', f'{result["prefix_ms"]:.1f} ms'),
         ('denoise step', f'{result["denoise_step_ms"]:.1f} ms x {result["num_steps"]}'),
         ('peak RSS', f'{result["peak_rss_mb"]:.0f} MiB'),
     ]
+    if result['peak_cuda_allocated_mb'] is not None:
+        rows.append(('peak GPU allocated', f'{result["peak_cuda_allocated_mb"]:.0f} MiB'))
+    if result['cuda_graph']:
+        rows[3] = ('chunk (CUDA graph)', rows[3][1])
+        rows.insert(4, ('chunk (eager)', f'{result["chunk_latency_ms_eager_median"]:.2f} ms'))
+        rows.append(('max |graph - eager|', f'{result["max_abs_graph_vs_eager"]:.3e}'))
     if result['max_abs_deviation_from_fp32'] is not None:
         rows.append(('max |a - a_fp32|', f'{result["max_abs_deviation_from_fp32"]:.3e}'))
     for k, v in rows:

@@ -35,6 +35,7 @@ from smolvla_model.checkpoint import (
     split_normalization_buffers,
 )
 from smolvla_model.config import SmolVLAConfig, expert_intermediate_size
+from smolvla_model.cpu_layout import store_weights_transposed
 from smolvla_model.errors import ConfigError
 from smolvla_model.hub import load_backbone_config, resolve_folder
 from smolvla_model.modeling import SmolVLAModel, SmolVLMWithExpert
@@ -152,6 +153,18 @@ def _materialize_random(
 
 
 def _finish(model: SmolVLAModel, precision: str) -> SmolVLAModel:
+    fm = model.model
+    if precision == 'fp32' and model.device.type == 'cpu':
+        # The expert's 50-token GEMMs run about 2x faster on weights stored [in, out]; see
+        # smolvla_model.cpu_layout (values and checkpoints are unchanged).
+        for part in (
+            fm.vlm_with_expert.lm_expert,
+            fm.action_in_proj,
+            fm.action_out_proj,
+            fm.action_time_mlp_in,
+            fm.action_time_mlp_out,
+        ):
+            store_weights_transposed(part)
     if precision == 'int8':
         from torch.ao.quantization import quantize_dynamic
 

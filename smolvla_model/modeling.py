@@ -66,6 +66,9 @@ class SmolVLMWithExpert(nn.Module):
         self.self_attn_every_n_layers = config.self_attn_every_n_layers
         # 'exact' or 'hf-4.55-fp32'; see smolvla_model.vision_positions.
         self.vision_position_mode = 'exact'
+        # Position ids per (rows, cols, mode, device), made once: a host-to-device copy on every
+        # call would also make the forward pass impossible to capture in a CUDA graph.
+        self._position_ids: dict[tuple[int, int, str, torch.device], torch.Tensor] = {}
 
     # --- embeddings -----------------------------------------------------------------------
     def embed_images(self, images: torch.Tensor) -> torch.Tensor:
@@ -79,8 +82,11 @@ class SmolVLMWithExpert(nn.Module):
         patch = emb.patch_embedding
         x = patch(images.to(patch.weight.dtype))  # [B, C, rows, cols]
         rows, cols = x.shape[-2:]
-        ids = vision_position_ids(rows, cols, emb.num_patches_per_side, self.vision_position_mode)
-        h = x.flatten(2).transpose(1, 2) + emb.position_embedding(ids.to(x.device))[None]
+        key = (rows, cols, self.vision_position_mode, x.device)
+        if key not in self._position_ids:
+            ids = vision_position_ids(rows, cols, emb.num_patches_per_side, key[2])
+            self._position_ids[key] = ids.to(x.device)
+        h = x.flatten(2).transpose(1, 2) + emb.position_embedding(self._position_ids[key])[None]
         h = vision.post_layernorm(vision.encoder(inputs_embeds=h).last_hidden_state)
         return self.vlm.model.connector(h)
 
@@ -217,6 +223,11 @@ class VLAFlowMatching(nn.Module):
         self.action_out_proj = nn.Linear(expert_hidden, config.max_action_dim)
         self.action_time_mlp_in = nn.Linear(2 * expert_hidden, expert_hidden)
         self.action_time_mlp_out = nn.Linear(expert_hidden, expert_hidden)
+        # Skip the vision pass of a camera slot that is empty for the whole batch. Deciding that
+        # reads the masks on the host (a device sync), which a CUDA graph cannot contain; the
+        # graph sampler turns it off and runs every slot (masked slots are never attended to,
+        # so the actions are the same either way).
+        self.skip_empty_cameras = True
 
     def embed_prefix(self, inputs: ModelInputs) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """[cameras..., language, state] -> (embs [B, P, hidden], pad [B, P], flags [B, P])."""
@@ -227,7 +238,7 @@ class VLAFlowMatching(nn.Module):
         image_embs = self._embed_camera_slots(inputs)
         for raw, valid in zip(image_embs, inputs.image_masks, strict=True):
             # scale by sqrt(width) rounded to the image dtype (31.0 in bf16), as LeRobot does
-            emb = raw * torch.tensor(raw.shape[-1] ** 0.5, dtype=raw.dtype, device=raw.device)
+            emb = raw * raw.new_full((), raw.shape[-1] ** 0.5)
             embs.append(emb)
             pads.append(valid.to(torch.bool)[:, None].expand(B, emb.shape[1]))
             flags.append(torch.zeros(B, emb.shape[1], dtype=torch.bool, device=device))
@@ -242,17 +253,24 @@ class VLAFlowMatching(nn.Module):
         return torch.cat(embs, dim=1), torch.cat(pads, dim=1), torch.cat(flags, dim=1)
 
     def _embed_camera_slots(self, inputs: ModelInputs) -> list[torch.Tensor]:
-        """Vision tokens per camera; cameras of one size run as one batch (same maths, faster).
+        """Vision tokens per camera.
 
+        On a GPU, cameras of one size run as one batch (same maths, fewer launches). On the CPU
+        they run one after another: a 1024-patch camera already fills the cores, and the batch
+        would triple the tower's activation memory (about 110 MiB more peak RSS for 3 cameras).
         A slot that is empty for the whole batch is never attended to, so it gets zeros instead
         of a vision pass.
         """
         vwe = self.vlm_with_expert
-        live = [i for i, m in enumerate(inputs.image_masks) if bool(m.any())]
+        live = [
+            i
+            for i, m in enumerate(inputs.image_masks)
+            if not self.skip_empty_cameras or bool(m.any())
+        ]
         out: list[torch.Tensor | None] = [None] * len(inputs.images)
         if live:
             shapes = {tuple(inputs.images[i].shape) for i in live}
-            if len(shapes) == 1:
+            if len(shapes) == 1 and inputs.images[live[0]].device.type != 'cpu':
                 stacked = torch.cat([inputs.images[i] for i in live], dim=0)
                 for i, emb in zip(
                     live, vwe.embed_images(stacked).chunk(len(live), dim=0), strict=True
@@ -384,17 +402,21 @@ class SmolVLAModel(nn.Module):
         fm = self.model
         prefix, pad, flags = fm.embed_prefix(inputs)
         cache = fm.vlm_with_expert.fill_prefix_cache(prefix, pad, flags)
-        dt = torch.tensor(-1.0 / steps, dtype=torch.float32)
+        # The schedule is computed in fp32 on the host, as LeRobot computes it, and enters the
+        # device as fill values: no host-to-device copies (a CUDA graph can hold this loop).
+        dt_f32 = torch.tensor(-1.0 / steps, dtype=torch.float32)
+        dt = float(dt_f32)
+        times = [float(1.0 + step * dt_f32) for step in range(steps)]
         x = noise.to(self.device, torch.float32)
         xs, vs, ts = [], [], []
-        for step in range(steps):
-            t = (1.0 + step * dt).to(self.device).expand(B)  # fp32, as LeRobot computes it
+        for time_f32 in times:
+            t = torch.full((B,), time_f32, dtype=torch.float32, device=self.device)
             v = fm.velocity(x, t, cache)
             if return_intermediates:
                 xs.append(x)
                 vs.append(v)
                 ts.append(t)
-            x = x + dt.to(self.device) * v
+            x = x + dt * v  # dt is an fp32 value, so the product rounds as with an fp32 scalar
         if not return_intermediates:
             return x
         extra = {
