@@ -90,6 +90,13 @@ def main(argv: list[str] | None = None) -> int:
             f'max seam {r["max_seam_jump_rad"]:.4f} rad, '
             f'jitter p99 {r["tick_jitter_p99_ms"] or 0:.3f} ms'
         )
+        cpu = r['host_cpu']
+        if cpu['host_steal_s'] is not None:
+            print(
+                f'{"":>12}  host during the run: {cpu["host_steal_s"]:.2f} s stolen by the '
+                f'hypervisor, {cpu["host_busy_other_s"]:.2f} s CPU used by other processes, '
+                f'{cpu["process_cpu_s"]:.2f} s by this one'
+            )
         if r['arm_stepping_ms'] and r['arm_stepping_ms']['calls']:
             st = r['arm_stepping_ms']
             print(

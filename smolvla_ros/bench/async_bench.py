@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from smolvla_ros.bench import host_load
 from smolvla_ros.bench.pick_place import PickPlaceWorld
 from smolvla_ros.bench.policy_sim import LatencyModel, ScheduledOracle, ThreadedOracle
 from smolvla_ros.bench.sim_arm import SIM_ARMS, SIM_TASKS
@@ -127,9 +128,11 @@ def run_mode(scenario: Scenario, mode: str, duration_s: float, realtime: bool) -
     switch = sys.getswitchinterval()
     if realtime:
         sys.setswitchinterval(0.0005)
+    cpu_before = host_load.snapshot()
     try:
         loop = FixedRateLoop(clock, config.tick_period_s, executor.metrics)
         loop.run(step, duration_s=duration_s)
+        cpu = host_load.usage_between(cpu_before, host_load.snapshot())
     finally:
         sys.setswitchinterval(switch)
         if realtime:
@@ -141,6 +144,7 @@ def run_mode(scenario: Scenario, mode: str, duration_s: float, realtime: bool) -
     stepping = getattr(arm, 'stepping_stats_ms', None)
     return {
         'arm_stepping_ms': stepping() if stepping is not None else None,
+        'host_cpu': cpu,
         'completions_per_min': cpm,
         'mean_completion_s': mean,
         'starvation_ticks': summary['starvation_ticks'],
