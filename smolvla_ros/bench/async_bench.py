@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from smolvla_ros.bench import host_load
-from smolvla_ros.bench.pick_place import PickPlaceWorld
+from smolvla_ros.bench.pick_place import PickPlaceTask, PickPlaceWorld
 from smolvla_ros.bench.policy_sim import LatencyModel, ScheduledOracle, ThreadedOracle
 from smolvla_ros.bench.sim_arm import SIM_ARMS, SIM_TASKS
 from smolvla_ros.runtime.clock import MonotonicClock, SimClock
@@ -96,7 +96,7 @@ def run_mode(scenario: Scenario, mode: str, duration_s: float, realtime: bool) -
         replace(scenario.latency, median_s=0.0) if mode == 'latency_free' else scenario.latency
     )
     config = scenario.runtime_config(mode)
-    task = SIM_TASKS[scenario.sim]()
+    task = SIM_TASKS.get(scenario.sim, PickPlaceTask)()  # a backend's own task, if it has one
     world = PickPlaceWorld(task)
     n, dt = scenario.chunk_size, scenario.dt_s
     clock = MonotonicClock() if realtime else SimClock()

@@ -6,7 +6,7 @@ counts the steps it has taken as an integer so the fractional remainder is carri
 call and simulated time never drifts from (nor runs ahead of) the clock. The same code therefore
 runs on a ``SimClock`` (the sweep and the tests: the physics follows simulated time exactly) and
 on the ``MonotonicClock`` (the headline modes: the physics catches up with real time on each
-tick; it runs about 20x faster than real time on one core, so a 33 ms tick costs ~2 ms).
+tick; stepping a 33 ms tick's 20 physics steps took 0.56 ms median on one core here).
 
 Importing this module imports MuJoCo; ``smolvla_ros.bench.sim_arm`` registers it lazily.
 """

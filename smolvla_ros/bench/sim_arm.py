@@ -135,7 +135,8 @@ SIM_ARMS: dict[str, Callable[[Clock], Arm]] = {'kinematic': KinematicArm, 'mujoc
 
 # The task each backend runs: the same waypoint loop, except that the MuJoCo arm has a table
 # and a bin to clear (see pick_place.TABLE_CLEAR_LOOP) and lags its goals more than the
-# kinematic servo (the oracle's lead is that backend's measured lag).
+# kinematic servo (the oracle's lead is that backend's measured lag). A backend without an
+# entry runs the default PickPlaceTask().
 SIM_TASKS: dict[str, Callable[[], PickPlaceTask]] = {
     'kinematic': PickPlaceTask,
     'mujoco': lambda: PickPlaceTask(
