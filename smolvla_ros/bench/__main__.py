@@ -20,7 +20,7 @@ from smolvla_ros.bench.async_bench import (
     sweep,
 )
 from smolvla_ros.bench.policy_sim import LatencyModel
-from smolvla_ros.bench.sim_arm import SIM_ARMS
+from smolvla_ros.bench.sim_arm import SIM_ARMS, BackendUnavailableError
 from smolvla_ros.runtime.config import BLEND_MODES
 
 
@@ -53,7 +53,8 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the benchmark; returns the process exit code (0, or 2 on bad arguments)."""
+    """Run the benchmark; returns the process exit code (0, or 2 on bad arguments or a
+    backend whose dependencies are missing)."""
     args = _parser().parse_args(argv)
     if args.duration <= 0 or args.sweep_duration <= 0:
         print('error: --duration and --sweep-duration must be > 0 seconds', file=sys.stderr)
@@ -75,7 +76,13 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     results = {}
     for mode in MODES:
-        results[mode] = run_mode(scenario, mode, args.duration, realtime=not args.simulated_time)
+        try:
+            results[mode] = run_mode(
+                scenario, mode, args.duration, realtime=not args.simulated_time
+            )
+        except BackendUnavailableError as e:  # e.g. --sim mujoco without MuJoCo installed
+            print(f'error: {e}', file=sys.stderr)
+            return 2
         r = results[mode]
         print(
             f'{mode:>12}: {r["completions"]:3d} completions, '
@@ -83,6 +90,19 @@ def main(argv: list[str] | None = None) -> int:
             f'max seam {r["max_seam_jump_rad"]:.4f} rad, '
             f'jitter p99 {r["tick_jitter_p99_ms"] or 0:.3f} ms'
         )
+        cpu = r['host_cpu']
+        if cpu['host_steal_s'] is not None:
+            print(
+                f'{"":>12}  host during the run: {cpu["host_steal_s"]:.2f} s stolen by the '
+                f'hypervisor, {cpu["host_busy_other_s"]:.2f} s CPU used by other processes, '
+                f'{cpu["process_cpu_s"]:.2f} s by this one'
+            )
+        if r['arm_stepping_ms'] and r['arm_stepping_ms']['calls']:
+            st = r['arm_stepping_ms']
+            print(
+                f'{"":>12}  physics stepping per call: p50 {st["p50_ms"]:.2f} ms, '
+                f'p99 {st["p99_ms"]:.2f} ms, max {st["max_ms"]:.2f} ms'
+            )
     targets = evaluate_targets(scenario, results)
     for k, v in targets.items():
         print(f'  {k}: {v}')

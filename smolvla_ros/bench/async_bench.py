@@ -14,9 +14,10 @@ from typing import Any
 
 import numpy as np
 
+from smolvla_ros.bench import host_load
 from smolvla_ros.bench.pick_place import PickPlaceTask, PickPlaceWorld
 from smolvla_ros.bench.policy_sim import LatencyModel, ScheduledOracle, ThreadedOracle
-from smolvla_ros.bench.sim_arm import SIM_ARMS
+from smolvla_ros.bench.sim_arm import SIM_ARMS, SIM_TASKS
 from smolvla_ros.runtime.clock import MonotonicClock, SimClock
 from smolvla_ros.runtime.config import BLEND_MODES, RuntimeConfig
 from smolvla_ros.runtime.executor import ChunkExecutor
@@ -95,7 +96,7 @@ def run_mode(scenario: Scenario, mode: str, duration_s: float, realtime: bool) -
         replace(scenario.latency, median_s=0.0) if mode == 'latency_free' else scenario.latency
     )
     config = scenario.runtime_config(mode)
-    task = PickPlaceTask()
+    task = SIM_TASKS.get(scenario.sim, PickPlaceTask)()  # a backend's own task, if it has one
     world = PickPlaceWorld(task)
     n, dt = scenario.chunk_size, scenario.dt_s
     clock = MonotonicClock() if realtime else SimClock()
@@ -127,16 +128,23 @@ def run_mode(scenario: Scenario, mode: str, duration_s: float, realtime: bool) -
     switch = sys.getswitchinterval()
     if realtime:
         sys.setswitchinterval(0.0005)
+    cpu_before = host_load.snapshot()
     try:
         loop = FixedRateLoop(clock, config.tick_period_s, executor.metrics)
         loop.run(step, duration_s=duration_s)
+        cpu = host_load.usage_between(cpu_before, host_load.snapshot())
     finally:
         sys.setswitchinterval(switch)
         if realtime:
             oracle.close()
+        arm.close()
     summary = executor.metrics.summary()
     cpm, mean = _rate(world.completion_times_s)
+    # A physics backend reports what stepping it to the clock cost per tick (wall time).
+    stepping = getattr(arm, 'stepping_stats_ms', None)
     return {
+        'arm_stepping_ms': stepping() if stepping is not None else None,
+        'host_cpu': cpu,
         'completions_per_min': cpm,
         'mean_completion_s': mean,
         'starvation_ticks': summary['starvation_ticks'],

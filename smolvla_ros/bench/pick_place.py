@@ -24,6 +24,27 @@ GRASP_CLOSED = (0.6, 0.2, 0.6, 0.8, 0.0, 0.05)
 LIFT = (0.6, -0.3, 0.4, 0.6, 0.0, 0.05)
 PLACE_CLOSED = (-0.6, 0.2, 0.6, 0.8, 0.0, 0.05)
 LOOP = (PLACE_OPEN, PRE_GRASP, GRASP_OPEN, GRASP_CLOSED, LIFT, PLACE_CLOSED)
+GRASP_INDEX, PLACE_INDEX = 3, 0  # where the world's grasp and place events are checked
+
+# The same loop for the MuJoCo SO-101, whose jaw would go 3 cm into the table at the pick and
+# place poses above (the kinematic arm has no geometry). Only shoulder_lift changes: the highest
+# value in 0.05 rad steps (pick -0.1, place -0.3, i.e. above the bin's rim) that keeps every arm
+# link at least 1 cm from the table and the bin along the whole interpolated loop, measured with
+# MuJoCo's geometry distance on the simulator's scene (tests/test_bench_mujoco.py checks it).
+TABLE_CLEAR_LOOP = (
+    (-0.6, -0.3, 0.6, 0.8, 0.0, 1.2),  # place, open
+    PRE_GRASP,
+    (0.6, -0.1, 0.6, 0.8, 0.0, 1.2),  # grasp, open
+    (0.6, -0.1, 0.6, 0.8, 0.0, 0.05),  # grasp, closed
+    LIFT,
+    (-0.6, -0.3, 0.6, 0.8, 0.0, 0.05),  # place, closed
+)
+
+# How far the oracle plans ahead of the observed joints, seconds: each backend's servo lag.
+# Kinematic arm: its first-order time constant. MuJoCo arm: the measured lag of its
+# saturating PD servos behind a goal moving along the loop (README, "MuJoCo arm").
+KINEMATIC_LEAD_S = 0.03
+MUJOCO_LEAD_S = 0.003
 FETCH_SEGMENTS = (0, 1, 2)  # place_open -> pre -> grasp_open -> grasp_closed (not holding)
 DELIVER_SEGMENTS = (3, 4, 5)  # grasp_closed -> lift -> place_closed -> place_open (holding)
 
@@ -37,16 +58,35 @@ class PickPlaceTask:
             profile peaks at pi/2 times this; 0.9 -> 1.41 rad/s, under the 3 rad/s limit).
         min_segment_s: shortest segment duration, seconds.
         tolerance_rad: how close the arm joints must be to the pick/place pose for an event.
+        oracle_lead_s: how far ahead of the observed point the oracle plans, seconds (the arm
+            backend's servo lag; see ``plan``).
+        waypoints: the loop, radians, shape (6, J); the grasp is checked at index GRASP_INDEX
+            and the place at PLACE_INDEX.
     """
 
     mean_speed_rad_s: float = 0.9
     min_segment_s: float = 0.3
     tolerance_rad: float = 0.1
+    oracle_lead_s: float = KINEMATIC_LEAD_S
     waypoints: np.ndarray = field(default_factory=lambda: np.array(LOOP, dtype=np.float64))
 
     def __post_init__(self) -> None:
         if self.mean_speed_rad_s <= 0 or self.min_segment_s <= 0 or self.tolerance_rad <= 0:
             raise ValueError('mean_speed_rad_s, min_segment_s and tolerance_rad must be > 0')
+        if not 0 <= self.oracle_lead_s < self.min_segment_s:
+            raise ValueError('oracle_lead_s must be >= 0 and shorter than min_segment_s')
+        if self.waypoints.shape != (len(LOOP), len(LOOP[0])):
+            raise ValueError(f'waypoints must have shape {(len(LOOP), len(LOOP[0]))}')
+
+    @property
+    def grasp_pose(self) -> np.ndarray:
+        """Joints (radians) at which a closing gripper grasps, shape (J,)."""
+        return self.waypoints[GRASP_INDEX]
+
+    @property
+    def place_pose(self) -> np.ndarray:
+        """Joints (radians) at which an opening gripper places, shape (J,)."""
+        return self.waypoints[PLACE_INDEX]
 
     @property
     def starts(self) -> np.ndarray:
@@ -121,12 +161,12 @@ class PickPlaceWorld:
         """Check the grasp and place conditions against measured joints ``q_rad``."""
         tol = self.task.tolerance_rad
         if not self.held:
-            near = np.max(np.abs(q_rad[:5] - np.asarray(GRASP_CLOSED[:5]))) <= tol
+            near = np.max(np.abs(q_rad[:5] - self.task.grasp_pose[:5])) <= tol
             if near and q_rad[5] <= 0.25:
                 self.held = True
                 self.grasps += 1
         else:
-            near = np.max(np.abs(q_rad[:5] - np.asarray(PLACE_OPEN[:5]))) <= tol
+            near = np.max(np.abs(q_rad[:5] - self.task.place_pose[:5])) <= tol
             if near and q_rad[5] >= 1.0:
                 self.held = False
                 self.completion_times_s.append(now_s)

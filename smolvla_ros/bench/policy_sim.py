@@ -16,13 +16,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from smolvla_ros.bench.pick_place import PickPlaceTask, PickPlaceWorld
+from smolvla_ros.bench.pick_place import KINEMATIC_LEAD_S, PickPlaceTask, PickPlaceWorld
 from smolvla_ros.runtime.chunk import ActionChunk
 from smolvla_ros.runtime.clock import Clock
 from smolvla_ros.runtime.executor import ObservationSnapshot
 
-# The oracle's lead over the measured state: the kinematic arm's servo time constant.
-ORACLE_LEAD_S = 0.03
+# The oracle's lead over the measured state of the kinematic arm (its servo time constant);
+# each task carries its backend's lead as ``PickPlaceTask.oracle_lead_s``.
+ORACLE_LEAD_S = KINEMATIC_LEAD_S
 
 
 @dataclass(frozen=True)
@@ -56,7 +57,7 @@ def _plan_chunk(
 ) -> ActionChunk:
     return ActionChunk(
         joint_names=obs.joint_names,
-        actions=task.plan(obs.positions_rad, held, n, dt_s, lead_s=ORACLE_LEAD_S),
+        actions=task.plan(obs.positions_rad, held, n, dt_s, lead_s=task.oracle_lead_s),
         observation_time_s=obs.time_s,
         dt_s=dt_s,
         chunk_id=obs.request_id,

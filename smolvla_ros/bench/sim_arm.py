@@ -3,7 +3,7 @@
 First-order tracking (time constant ``tau_s``) capped at the STS3215 no-load speed, integrated on
 the injected clock whenever the arm is read or commanded, so it runs on simulated time as well as
 in real time. It implements ``so_arm_driver.arm.Arm``, the seam through which the benchmark can
-drive any other backend (the MuJoCo simulator registers itself in ``SIM_ARMS``).
+drive any other backend (``SIM_ARMS``; ``mujoco`` is the MuJoCo simulator, imported lazily).
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from smolvla_ros.bench.pick_place import MUJOCO_LEAD_S, TABLE_CLEAR_LOOP, PickPlaceTask
 from smolvla_ros.runtime.clock import Clock
 from so_arm_driver.arm import Arm, CommandResult
 from so_arm_driver.robots import SO101, RobotSpec
@@ -105,6 +106,40 @@ class KinematicArm:
         self._torque = False
 
 
-# The benchmark's arm backends: name -> factory(clock) -> Arm. The MuJoCo simulator adds
-# 'mujoco' here when it lands; nothing else in the benchmark changes.
-SIM_ARMS: dict[str, Callable[[Clock], Arm]] = {'kinematic': KinematicArm}
+class BackendUnavailableError(RuntimeError):
+    """An arm backend needs an optional dependency that is not installed."""
+
+
+def mujoco_arm(clock: Clock) -> Arm:
+    """The MuJoCo SO-101 stepped in sync with ``clock`` (``bench.mujoco_arm``).
+
+    Imported on first use, so the benchmark works without MuJoCo installed.
+
+    Raises:
+        BackendUnavailableError: MuJoCo (or the simulator's other dependencies) is missing.
+    """
+    try:
+        from smolvla_ros.bench.mujoco_arm import ClockSyncedSimArm
+    except ImportError as e:
+        raise BackendUnavailableError(
+            f'--sim mujoco needs the MuJoCo simulator, which could not be imported ({e}); '
+            'install it with: pip install .[sim]   (or use --sim kinematic)'
+        ) from e
+    # Start at the loop's first waypoint (where run_mode sends every arm before it starts):
+    # the simulator's home pose is 2.8 rad of wrist roll away, more than its settle time covers.
+    return ClockSyncedSimArm(clock, initial_rad=np.array(TABLE_CLEAR_LOOP[0]))
+
+
+# The benchmark's arm backends: name -> factory(clock) -> Arm.
+SIM_ARMS: dict[str, Callable[[Clock], Arm]] = {'kinematic': KinematicArm, 'mujoco': mujoco_arm}
+
+# The task each backend runs: the same waypoint loop, except that the MuJoCo arm has a table
+# and a bin to clear (see pick_place.TABLE_CLEAR_LOOP) and lags its goals more than the
+# kinematic servo (the oracle's lead is that backend's measured lag). A backend without an
+# entry runs the default PickPlaceTask().
+SIM_TASKS: dict[str, Callable[[], PickPlaceTask]] = {
+    'kinematic': PickPlaceTask,
+    'mujoco': lambda: PickPlaceTask(
+        waypoints=np.array(TABLE_CLEAR_LOOP, dtype=np.float64), oracle_lead_s=MUJOCO_LEAD_S
+    ),
+}
