@@ -40,6 +40,16 @@ def test_goals_are_tracked_by_the_servos(arm):
     assert arm.time_s == pytest.approx(30 * arm.sim.config.effective_control_dt_s)
 
 
+def test_place_arm_sets_the_pose_without_time_passing_and_the_servos_hold_it(arm):
+    pose = np.array([0.3, -0.8, 0.9, 0.7, 0.5, 0.4])  # the pose the test above tracks to
+    arm.sim.place_arm(pose)
+    np.testing.assert_allclose(arm.read_positions(), pose)
+    np.testing.assert_allclose(arm.sim.goals(), pose)
+    assert arm.time_s == 0.0
+    arm.step(30)
+    np.testing.assert_allclose(arm.read_positions(), pose, atol=0.03)
+
+
 def test_nan_goal_is_rejected_and_changes_nothing(arm):
     before = arm.sim.goals()
     goal = np.zeros(6)

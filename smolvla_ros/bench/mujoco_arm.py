@@ -17,7 +17,6 @@ import math
 import time
 from collections import deque
 
-import mujoco
 import numpy as np
 
 from smolvla_ros.runtime.clock import Clock
@@ -59,13 +58,10 @@ class ClockSyncedSimArm:
         initial_rad: np.ndarray | None = None,
     ) -> None:
         self._arm = SimArm(config=config or clock_sync_config())
-        sim = self._arm.sim
-        self._step_s = sim.config.effective_control_dt_s
+        self._step_s = self._arm.sim.config.effective_control_dt_s
         if initial_rad is not None:
             sent = self._arm.write_goals(np.asarray(initial_rad, dtype=np.float64)).sent_rad
-            for name, q in zip(self._arm.joint_names, sent, strict=True):
-                sim.data.qpos[sim.model.joint(name).qposadr[0]] = q
-            mujoco.mj_forward(sim.model, sim.data)
+            self._arm.sim.place_arm(sent)
         self._clock = clock
         self._t0 = clock.now()
         self._steps = 0  # control steps taken since _t0: sim time = _t0 + _steps * _step_s

@@ -120,6 +120,14 @@ class Simulator:
         for _ in range(control_steps * self.config.substeps):
             mujoco.mj_step(self.model, self.data)
 
+    def place_arm(self, positions_rad: np.ndarray) -> None:
+        """Put the joints at ``positions_rad`` (radians, JOINT_NAMES order, already validated and
+        clamped by the caller) with the servos holding them, without running physics. The pose
+        must be collision-free: MuJoCo would push a penetrating link out violently."""
+        self.data.qpos[self._qadr] = positions_rad
+        self.data.ctrl[self._act] = positions_rad
+        mujoco.mj_forward(self.model, self.data)
+
     def joint_positions(self) -> np.ndarray:
         """Joint positions, radians, JOINT_NAMES order."""
         return self.data.qpos[self._qadr].copy()
