@@ -29,6 +29,11 @@ from smolvla_model.config import SmolVLAConfig
 from smolvla_model.vision_positions import vision_position_ids
 
 
+def _round_to_fp32(value: float) -> float:
+    """The fp32 number nearest to ``value`` (as a Python float)."""
+    return float(torch.tensor(value, dtype=torch.float32))
+
+
 def _weight_dtype(linear: nn.Module) -> torch.dtype:
     """Input dtype a linear layer wants (float32 for dynamically quantized ones)."""
     weight = getattr(linear, 'weight', None)
@@ -402,11 +407,13 @@ class SmolVLAModel(nn.Module):
         fm = self.model
         prefix, pad, flags = fm.embed_prefix(inputs)
         cache = fm.vlm_with_expert.fill_prefix_cache(prefix, pad, flags)
-        # The schedule is computed in fp32 on the host, as LeRobot computes it, and enters the
-        # device as fill values: no host-to-device copies (a CUDA graph can hold this loop).
-        dt_f32 = torch.tensor(-1.0 / steps, dtype=torch.float32)
-        dt = float(dt_f32)
-        times = [float(1.0 + step * dt_f32) for step in range(steps)]
+        # The schedule enters the device as fill values: no host-to-device copies (a CUDA graph
+        # can hold this loop). LeRobot computes each time as 1 + k*dt in Python floats (double)
+        # and only then rounds it to fp32; doing the arithmetic in fp32 instead is one ulp off at
+        # some steps (0.4, 0.2, 0.1 for 10 steps), and a bf16 expert turns that ulp into a
+        # velocity gap of ~5e-3. dt itself multiplies fp32 velocities, so it acts as fp32.
+        dt = float(torch.tensor(-1.0 / steps, dtype=torch.float32))
+        times = [_round_to_fp32(1.0 + step * (-1.0 / steps)) for step in range(steps)]
         x = noise.to(self.device, torch.float32)
         xs, vs, ts = [], [], []
         for time_f32 in times:

@@ -3,7 +3,8 @@
 FIXTURE_DIR holds config.json, model.safetensors, io.npz and harness.json in the format of
 ``tests/fixtures/smolvla_parity`` (its README). The checkpoint is loaded through the public
 loader, the recorded inputs and noise are fed in, and the max abs error of every recorded output
-is printed. Exit status: 0 within tolerance, 1 beyond it, 2 on unusable input.
+is printed. Exit status: 0 when every output is within tolerance, 1 when any is beyond it, 2
+on unusable input.
 """
 
 from __future__ import annotations
@@ -86,17 +87,17 @@ def main(argv: list[str] | None = None) -> int:
     atol = args.atol
     if atol is None:
         atol = 1e-4 if harness.get('dtype_mode', 'fp32') == 'fp32' else 1e-3
-    worst = 0.0
     for key, err in errors.items():
         print(f'{key:16s} max|diff| = {err:.3e}')
-        if key in ('actions', 'actions_padded'):
-            worst = max(worst, err)
-    ok = worst <= atol
-    print(
-        f'{"PASS" if ok else "FAIL"}: actions within {atol:g}'
-        if ok
-        else f'FAIL: actions differ by {worst:.3e} > {atol:g}'
-    )
+    # Every recorded output is judged, the intermediates too: a gap in the velocities can hide
+    # in the Euler sum and still be a real difference.
+    beyond = {k: e for k, e in errors.items() if not e <= atol}  # NaN counts as beyond
+    ok = not beyond
+    if ok:
+        print(f'PASS: every output within {atol:g}')
+    else:
+        worst = max(beyond, key=lambda k: (beyond[k] != beyond[k], beyond[k]))
+        print(f'FAIL: {", ".join(beyond)} beyond {atol:g} (worst {worst}: {beyond[worst]:.3e})')
     return 0 if ok else 1
 
 
