@@ -2,7 +2,8 @@
 
 These follow LeRobot's numerics on purpose (see ``docs``: RoPE base 10 000 with half-split
 rotation in fp32; q.k in fp32, masked logits at the fp32 minimum, probabilities cast to v's dtype),
-because the checkpoints were trained with them and parity is judged to 1e-4.
+because the checkpoints were trained with them and parity is judged to 1e-4. Where every input is
+fp32, the fused kernel computes the same maths (only the fp32 summation order differs).
 """
 
 from __future__ import annotations
@@ -58,7 +59,7 @@ def apply_rope(x: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
 def gqa_attention(
     q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor
 ) -> torch.Tensor:
-    """Grouped-query attention with LeRobot's eager numerics.
+    """Grouped-query attention with LeRobot's eager numerics (fused when all inputs are fp32).
 
     Args:
         q: [B, Lq, Hq, D]; k, v: [B, Lk, Hkv, D] with Hq a multiple of Hkv (KV head h serves
@@ -68,6 +69,19 @@ def gqa_attention(
         [B, Lq, Hq * D] in v's dtype.
     """
     B, Lq, Hq, D = q.shape
+    if q.dtype == k.dtype == v.dtype == torch.float32:
+        # All-fp32 (the fp32 and int8 modes): PyTorch's fused kernel is the same maths up to
+        # fp32 summation order, without materialising the repeated K/V, the scores and the
+        # masked copy. A query row with no allowed key (a padding token) gets zeros rather than
+        # the eager path's uniform average; no real token ever attends to such a row.
+        out = F.scaled_dot_product_attention(
+            q.transpose(1, 2),
+            k.transpose(1, 2),
+            v.transpose(1, 2),
+            attn_mask=mask[:, None],
+            enable_gqa=True,
+        )
+        return out.transpose(1, 2).reshape(B, Lq, Hq * D)
     groups = Hq // k.shape[2]
     k = k.repeat_interleave(groups, dim=2)
     v = v.repeat_interleave(groups, dim=2)

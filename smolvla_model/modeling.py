@@ -91,7 +91,10 @@ class SmolVLMWithExpert(nn.Module):
         if key not in self._position_ids:
             ids = vision_position_ids(rows, cols, emb.num_patches_per_side, key[2])
             self._position_ids[key] = ids.to(x.device)
-        h = x.flatten(2).transpose(1, 2) + emb.position_embedding(self._position_ids[key])[None]
+        # [B, T, C] made contiguous once: as a transposed view, every residual add and LayerNorm
+        # of the tower would run on (and copy out of) column-major memory.
+        tokens = x.flatten(2).transpose(1, 2).contiguous()
+        h = tokens + emb.position_embedding(self._position_ids[key])[None]
         h = vision.post_layernorm(vision.encoder(inputs_embeds=h).last_hidden_state)
         return self.vlm.model.connector(h)
 
