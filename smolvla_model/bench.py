@@ -42,6 +42,63 @@ def _timed(fn, device: torch.device, repeats: int) -> tuple[list[float], object]
     return times, out
 
 
+# Kernels that any implementation of this network must run: the matrix products (MKL, oneDNN,
+# fbgemm) and the fused attention. Everything else is element-wise work and glue. The split shows
+# how far a chunk is from what the libraries' kernels alone would take on this machine.
+_GEMM_OPS = frozenset(
+    {
+        'aten::mm',
+        'aten::addmm',
+        'aten::bmm',
+        'aten::mkldnn_convolution',
+        'quantized::linear_dynamic',
+    }
+)
+_ATTENTION_OPS = frozenset({'aten::_scaled_dot_product_flash_attention_for_cpu'})
+
+
+def cpu_kernel_split(fn) -> dict[str, float]:
+    """Run ``fn`` once under the CPU profiler; self time (ms) in GEMMs, attention and the rest.
+
+    Also the achieved rate (GFLOP/s) of the products whose FLOPs the profiler counts: float
+    matrix products, not convolutions or int8 products (None when there are none).
+    """
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CPU], with_flops=True) as prof:
+        fn()
+    ms = {'gemm': 0.0, 'attention': 0.0, 'other': 0.0}
+    flops, counted_ms = 0, 0.0
+    for ev in prof.key_averages():
+        kind = (
+            'gemm' if ev.key in _GEMM_OPS else 'attention' if ev.key in _ATTENTION_OPS else 'other'
+        )
+        ms[kind] += ev.self_cpu_time_total / 1000.0  # the profiler reports microseconds
+        if kind == 'gemm' and ev.flops:
+            flops += ev.flops
+            counted_ms += ev.self_cpu_time_total / 1000.0
+    rate = flops / counted_ms / 1e6 if counted_ms else None
+    return {
+        'gemm_ms': ms['gemm'],
+        'attention_ms': ms['attention'],
+        'other_ms': ms['other'],
+        'gemm_gflops_per_s': rate,
+    }
+
+
+def sgemm_gflops_per_s(repeats: int = 10) -> float:
+    """Best fp32 GEMM rate of this machine at the vision MLP's shape (1024x768 @ 768x3072)."""
+    g = torch.Generator().manual_seed(0)
+    a, b = torch.randn(1024, 768, generator=g), torch.randn(768, 3072, generator=g)
+    torch.mm(a, b)
+    best = float('inf')
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        torch.mm(a, b)
+        best = min(best, time.perf_counter() - t0)
+    return 2 * 1024 * 768 * 3072 / best / 1e9
+
+
 def run_bench(
     cameras: int, device: str, precision: str, repeats: int, size: int, *, cuda_graph: bool = True
 ) -> dict:
@@ -105,7 +162,11 @@ def run_bench(
         t = torch.ones(B, device=dev)
         fm.velocity(noise, t, cache)  # fills the memoised cross-attention K/V
         step_ms, _ = _timed(lambda: fm.velocity(noise, t, cache), dev, 5)
-        peak_rss = _peak_rss_mb()  # before any fp32 comparison model is built
+        peak_rss = _peak_rss_mb()  # before the profiler and any fp32 comparison model
+        split, sgemm = None, None
+        if dev.type == 'cpu':
+            split = cpu_kernel_split(lambda: model.sample_actions(inputs, noise=noise))
+            sgemm = sgemm_gflops_per_s()
         peak_cuda = torch.cuda.max_memory_allocated(dev) / 2**20 if dev.type == 'cuda' else None
         deviation = None
         if precision != 'fp32':
@@ -133,6 +194,8 @@ def run_bench(
         'threads': torch.get_num_threads(),
         'build_s': build_s,
         'max_abs_deviation_from_fp32': deviation,
+        'cpu_kernel_split_ms': split,  # one profiled chunk (profiler overhead lands in 'other')
+        'sgemm_gflops_per_s': sgemm,
         'torch': torch.__version__,
     }
 
@@ -187,6 +250,18 @@ def main(argv: list[str] | None = None) -> int:
         rows[3] = ('chunk (CUDA graph)', rows[3][1])
         rows.insert(4, ('chunk (eager)', f'{result["chunk_latency_ms_eager_median"]:.2f} ms'))
         rows.append(('max |graph - eager|', f'{result["max_abs_graph_vs_eager"]:.3e}'))
+    split = result['cpu_kernel_split_ms']
+    if split is not None:
+        rate = split['gemm_gflops_per_s']
+        rows.append(
+            (
+                'profiled chunk split',
+                f'GEMM {split["gemm_ms"]:.0f} ms'
+                + (f' at {rate:.0f} GFLOP/s' if rate else '')
+                + f', attention {split["attention_ms"]:.0f} ms, other {split["other_ms"]:.0f} ms',
+            )
+        )
+        rows.append(('machine sgemm (best)', f'{result["sgemm_gflops_per_s"]:.0f} GFLOP/s'))
     if result['max_abs_deviation_from_fp32'] is not None:
         rows.append(('max |a - a_fp32|', f'{result["max_abs_deviation_from_fp32"]:.3e}'))
     for k, v in rows:
