@@ -119,6 +119,36 @@ def test_quantized_model_cannot_be_saved_and_nothing_is_written(tmp_path):
     assert not (tmp_path / 'q').exists() or not any((tmp_path / 'q').iterdir())
 
 
+def test_int8_quantizes_every_vlm_and_expert_linear_and_frees_the_float_weights():
+    import gc
+    import weakref
+
+    from torch import nn
+
+    from smolvla_model.loading import _finish
+
+    model = load_model(FP32, precision='fp32').model
+    vwe = model.model.vlm_with_expert
+    parts = (vwe.vlm.model, vwe.lm_expert)
+    float_linears = [m for part in parts for m in part.modules() if type(m) is nn.Linear]
+    watched = [weakref.ref(m.weight) for m in float_linears]
+    del float_linears
+    gc.disable()  # the freeing must not depend on the collector happening to run
+    try:
+        _finish(model, 'int8')
+        assert all(w() is None for w in watched)
+    finally:
+        gc.enable()
+    left = [
+        name
+        for part in (vwe.vlm.model, vwe.lm_expert)
+        for name, m in part.named_modules()
+        if type(m) is nn.Linear
+    ]
+    assert left == []
+    assert isinstance(model.model.action_in_proj, nn.Linear)  # the policy projections stay fp32
+
+
 def test_unknown_repo_offline_names_repo_and_command(tmp_path, monkeypatch):
     monkeypatch.setenv('HF_HUB_OFFLINE', '1')
     monkeypatch.setenv('HF_HUB_CACHE', str(tmp_path / 'cache'))
