@@ -60,8 +60,8 @@ _ATTENTION_OPS = frozenset({'aten::_scaled_dot_product_flash_attention_for_cpu'}
 def cpu_kernel_split(fn) -> dict[str, float]:
     """Run ``fn`` once under the CPU profiler; self time (ms) in GEMMs, attention and the rest.
 
-    Also the achieved rate (GFLOP/s) of the products whose FLOPs the profiler counts: float
-    matrix products, not convolutions or int8 products (None when there are none).
+    Also the GEMMs' achieved rate (GFLOP/s) from the FLOPs the profiler counts for float matrix
+    products; None where uncounted products (int8) take more than a tenth of the GEMM time.
     """
     from torch.profiler import ProfilerActivity, profile
 
@@ -77,7 +77,9 @@ def cpu_kernel_split(fn) -> dict[str, float]:
         if kind == 'gemm' and ev.flops:
             flops += ev.flops
             counted_ms += ev.self_cpu_time_total / 1000.0
-    rate = flops / counted_ms / 1e6 if counted_ms else None
+    # A rate only when the counted products are (nearly) all of the GEMM time; in the int8 mode
+    # they are just the few float projections, and their rate would say nothing.
+    rate = flops / counted_ms / 1e6 if counted_ms >= 0.9 * ms['gemm'] > 0 else None
     return {
         'gemm_ms': ms['gemm'],
         'attention_ms': ms['attention'],
