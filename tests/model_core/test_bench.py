@@ -23,6 +23,7 @@ def test_kernel_split_puts_products_attention_and_the_rest_apart():
     split = cpu_kernel_split(work)
     assert split['gemm_ms'] > 0 and split['attention_ms'] > 0 and split['other_ms'] > 0
     assert split['gemm_gflops_per_s'] is not None and split['gemm_gflops_per_s'] > 0
+    assert split['gemm_gflop'] == pytest.approx(2 * 256**3 / 1e9)  # the one 256^3 product
 
 
 def test_kernel_split_gives_no_rate_when_int8_products_are_not_counted():
@@ -33,10 +34,23 @@ def test_kernel_split_gives_no_rate_when_int8_products_are_not_counted():
     with torch.no_grad():
         split = cpu_kernel_split(lambda: lin(x))
     assert split['gemm_ms'] > 0
-    assert split['gemm_gflops_per_s'] is None
+    assert split['gemm_gflops_per_s'] is None and split['gemm_gflop'] is None
 
 
 def test_fewer_than_five_repeats_are_refused():
     with pytest.raises(SystemExit) as e:
         main(['--repeats', '3'])
     assert e.value.code == 2
+
+
+def test_kernel_split_over_repeats_profiles_each_run_and_keeps_one():
+    calls = []
+    a = torch.randn(64, 64)
+
+    def work():
+        calls.append(1)
+        torch.mm(a, a)
+
+    split = cpu_kernel_split(work, repeats=3)
+    assert len(calls) == 3
+    assert split['gemm_gflop'] == pytest.approx(2 * 64**3 / 1e9)  # one run's products, not three
