@@ -54,3 +54,12 @@ def test_kernel_split_over_repeats_profiles_each_run_and_keeps_one():
     split = cpu_kernel_split(work, repeats=3)
     assert len(calls) == 3
     assert split['gemm_gflop'] == pytest.approx(2 * 64**3 / 1e9)  # one run's products, not three
+
+
+def test_machine_reference_kernels_report_finite_positive_figures():
+    import math
+
+    from smolvla_model.bench import sgemm_gflops_per_s, vision_attention_layer_ms
+
+    for value in (sgemm_gflops_per_s(repeats=2), vision_attention_layer_ms(repeats=2)):
+        assert math.isfinite(value) and value > 0
