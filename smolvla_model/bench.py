@@ -99,30 +99,25 @@ def _profiled_split(fn) -> dict[str, float | None]:
     }
 
 
+def _best_cpu_ms(fn, repeats: int) -> float:
+    """Best of ``repeats`` timed calls after one warm-up call."""
+    fn()
+    times, _ = _timed(fn, torch.device('cpu'), repeats)
+    return min(times)
+
+
 def sgemm_gflops_per_s(repeats: int = 10) -> float:
     """Best fp32 GEMM rate of this machine at the vision MLP's shape (1024x768 @ 768x3072)."""
     g = torch.Generator().manual_seed(0)
     a, b = torch.randn(1024, 768, generator=g), torch.randn(768, 3072, generator=g)
-    torch.mm(a, b)
-    best = float('inf')
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        torch.mm(a, b)
-        best = min(best, time.perf_counter() - t0)
-    return 2 * 1024 * 768 * 3072 / best / 1e9
+    return 2 * 1024 * 768 * 3072 / (_best_cpu_ms(lambda: torch.mm(a, b), repeats) / 1e3) / 1e9
 
 
 def vision_attention_layer_ms(repeats: int = 10) -> float:
     """Best time (ms) of the fused attention kernel at a vision layer's shape (12 x 1024 x 64)."""
     g = torch.Generator().manual_seed(0)
     q, k, v = (torch.randn(1, 12, 1024, 64, generator=g) for _ in range(3))
-    torch.nn.functional.scaled_dot_product_attention(q, k, v)
-    best = float('inf')
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        torch.nn.functional.scaled_dot_product_attention(q, k, v)
-        best = min(best, time.perf_counter() - t0)
-    return best * 1000.0
+    return _best_cpu_ms(lambda: torch.nn.functional.scaled_dot_product_attention(q, k, v), repeats)
 
 
 def run_bench(
