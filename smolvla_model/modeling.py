@@ -415,7 +415,7 @@ class SmolVLAModel(nn.Module):
         # and only then rounds it to fp32; doing the arithmetic in fp32 instead is one ulp off at
         # some steps (0.4, 0.2, 0.1 for 10 steps), and a bf16 expert turns that ulp into a
         # velocity gap of ~5e-3. dt itself multiplies fp32 velocities, so it acts as fp32.
-        dt = float(torch.tensor(-1.0 / steps, dtype=torch.float32))
+        dt = _round_to_fp32(-1.0 / steps)
         times = [_round_to_fp32(1.0 + step * (-1.0 / steps)) for step in range(steps)]
         x = noise.to(self.device, torch.float32)
         xs, vs, ts = [], [], []
