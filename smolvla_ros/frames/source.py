@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import math
 import re
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from types import ModuleType, TracebackType
@@ -222,13 +221,3 @@ class Pacer:
         if remaining > 0:
             self._sleep(remaining)
         self._n += 1
-
-    def reset(self) -> None:
-        """Start a new schedule at the next ``wait()`` (after a seek or a loop)."""
-        self._t0 = None
-        self._n = 0
-
-
-def default_now() -> float:
-    """``time.monotonic``: the executor's default time base."""
-    return time.monotonic()
