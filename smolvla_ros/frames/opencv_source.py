@@ -369,11 +369,15 @@ class OpenCVFrameSource(SourceBase):
         self._last_error = reason
         self._last_error_time = t
         self._retry_at = t + self._backoff.delay_s(self._consecutive)
-        logger.warning(
-            'camera %s: %s; retry in %.3f s',
+        # Warn at the start of an outage and every 10th failure, so a camera left unplugged
+        # does not flood the log; the rest go to debug (status/events have them all).
+        log = logger.warning if self._consecutive % 10 == 1 else logger.debug
+        log(
+            'camera %s: %s; retry in %.3f s (failure %d)',
             self.device_name,
             reason,
             self._retry_at - t,
+            self._consecutive,
         )
         self._emit(
             CameraEvent(kind, self.device_name, t, reason, self._consecutive, self._retry_at)
