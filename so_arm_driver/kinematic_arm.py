@@ -94,7 +94,12 @@ class KinematicArm(Arm):
             remaining -= h
 
     def read_positions(self) -> np.ndarray:
-        """Joint positions at ``now()``, radians, shape (J,)."""
+        """Joint positions at ``now()``, radians, shape (J,).
+
+        Raises:
+            SoArmNotConnectedError: the arm is closed.
+        """
+        self._require_open()
         self._integrate()
         return self._q.copy()
 
@@ -105,7 +110,12 @@ class KinematicArm(Arm):
         return goals_rad.copy()
 
     def set_torque(self, enabled: bool) -> None:
-        """Hold (track the goal) or go limp (the joints stay where they are: no gravity here)."""
+        """Hold (track the goal) or go limp (the joints stay where they are: no gravity here).
+
+        Raises:
+            SoArmNotConnectedError: the arm is closed.
+        """
+        self._require_open()
         self._integrate()
         self._torque = bool(enabled)
 

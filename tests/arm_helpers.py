@@ -135,7 +135,7 @@ def open_backend(name: str, tmp_path: Path) -> Iterator[Backend]:
                 state=lambda: {
                     'goal': kin.goal_rad.tolist(),
                     'torque': kin.torque_enabled,
-                    'q': kin.read_positions().tolist(),
+                    'q': None if kin.closed else kin.read_positions().tolist(),
                 },
             )
         return

@@ -65,5 +65,7 @@ def test_every_backend_keeps_the_arm_contract(name, tmp_path):
         assert arm.closed and b.state() == closed
         with pytest.raises(SoArmNotConnectedError):
             arm.write_goals(np.zeros(6))
+        with pytest.raises(SoArmNotConnectedError):
+            arm.read_positions()  # a closed arm never reports a stale position
         assert b.state() == closed
         assert issubclass(SoArmNotConnectedError, SoArmError)

@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 
 from so_arm_driver.calibration import MotorCalibration
 from so_arm_driver.emulator import so_arm_emulator
+from so_arm_driver.errors import SoArmConfigError
 from so_arm_driver.follower import ArmConfig, SoFollower
 from so_arm_driver.robots import JOINT_NAMES
 from so_arm_driver.tables import Register, decode_sign_magnitude
@@ -89,7 +90,7 @@ def test_rounded_tick_lies_inside_the_limits_for_every_joint(joint, rng, sign, g
     target = min(max(goal, lo), hi)
     try:
         tick = rad_to_ticks_within(target, cal, sign, lo, hi)
-    except ValueError:
+    except SoArmConfigError:
         # Refused only when no tick lies inside: the limit range is narrower than a tick.
         assert not any(lo <= to_rad(t, *rng, sign) <= hi for t in range(rng[0], rng[1] + 1))
         return
