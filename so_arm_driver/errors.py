@@ -17,6 +17,10 @@ class SoArmConfigError(SoArmError, ValueError):
     """A configuration value or an argument is impossible; nothing was sent to the arm."""
 
 
+class SoArmGoalError(SoArmConfigError):
+    """A goal vector was rejected (wrong shape, NaN or inf); nothing was sent to the arm."""
+
+
 class SoArmSdkMissingError(SoArmError, ImportError):
     """The vendor SDK (feetech-servo-sdk or dynamixel-sdk) is not installed."""
 

@@ -2,10 +2,13 @@
 
 Safety, in the order a goal meets it:
 1. a goal with the wrong shape or a NaN/inf is rejected before anything is sent;
-2. each joint is clamped to the intersection of its calibrated range and its URDF limits;
+2. each joint is clamped to the intersection of its calibrated range and its URDF limits, and
+   rounded to a tick toward the inside of that range (the tick sent, converted back, never lies
+   outside it);
 3. with ``max_relative_target_rad`` set, each joint moves at most that far from its measured
    position per command (the present position is read first; if that read fails, nothing moves);
 4. every clamp is counted per joint and named in the returned ``CommandResult``.
+Steps 1, 2 (the clamp) and 4 are ``so_arm_driver.arm.Arm.write_goals``, shared with every backend.
 Torque goes off on ``close()`` and when a ``with`` block ends with an exception (both by default);
 before torque goes on, the goal register is set to the present position so the arm does not jump
 to a stale goal. Reads never invent a position: a failed read raises.
@@ -20,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from so_arm_driver.arm import CommandResult
+from so_arm_driver.arm import Arm
 from so_arm_driver.bus import ServoBus, make_bus
 from so_arm_driver.calibration import (
     Calibration,
@@ -38,7 +41,7 @@ from so_arm_driver.errors import (
 )
 from so_arm_driver.robots import RobotSpec, robot_spec
 from so_arm_driver.tables import Register
-from so_arm_driver.units import JointUnits, UnitScheme
+from so_arm_driver.units import JointUnits, UnitScheme, rad_to_ticks_within
 
 
 @dataclass
@@ -304,8 +307,18 @@ class _SoArm:
         return out
 
 
-class SoFollower(_SoArm):
-    """An SO-100/SO-101 follower arm on a servo bus; implements ``so_arm_driver.arm.Arm``."""
+class SoFollower(_SoArm, Arm):
+    """An SO-100/SO-101 follower arm on a servo bus, behind ``so_arm_driver.arm.Arm``.
+
+    Goals go through ``Arm.write_goals`` (validate, clamp, count); this class adds the step
+    limit (``_restrict``) and the tick conversion and bus write (``_send``). Bad goals raise
+    ``SoArmGoalError`` (a ``SoArmConfigError``); before ``connect()`` ``SoArmNotConnectedError``.
+    """
+
+    def __init__(self, config: ArmConfig, bus: ServoBus | None = None) -> None:
+        _SoArm.__init__(self, config, bus)
+        # The limits are placeholders until connect() reads the calibration (_set_calibration).
+        Arm.__init__(self, self.spec.joint_names, self._limits)
 
     def _after_connect(self) -> None:
         ids = list(self.ids.values())
@@ -344,47 +357,44 @@ class SoFollower(_SoArm):
             self.bus.write(Register.GOAL_POSITION, present)
         self.bus.set_torque(enabled, ids)
 
-    def write_goals(self, goals_rad: np.ndarray) -> CommandResult:
-        """Clamp and send goal positions (rad, joint order); see the module docstring.
+    def _require_open(self) -> None:
+        self._require_connected()
+
+    def _restrict(self, target_rad: np.ndarray) -> np.ndarray:
+        """``max_relative_target_rad``: at most that far from the measured position per command.
 
         Raises:
-            SoArmConfigError: wrong shape or a non-finite value (nothing is sent).
-            SoArmNotConnectedError: not connected.
-            SoArmCommError (and subclasses): the present-position read needed by
-                ``max_relative_target_rad`` failed (nothing is sent).
+            SoArmCommError (and subclasses): the present-position read failed; nothing is sent.
         """
-        self._require_connected()
-        goals = np.asarray(goals_rad, dtype=float)
-        n = len(self.joint_names)
-        if goals.shape != (n,):
-            raise SoArmConfigError(
-                f'goals must have shape ({n},) for {list(self.joint_names)}, got {goals.shape}'
-            )
-        bad = [j for j, g in zip(self.joint_names, goals, strict=True) if not math.isfinite(g)]
-        if bad:
-            raise SoArmConfigError(f'goal for {bad} is not a finite number; nothing was sent')
-        lo, hi = self._limits[:, 0], self._limits[:, 1]
-        target = np.clip(goals, lo, hi)
-        clamped = target != goals
         step = self.config.max_relative_target_rad
-        if step is not None:
-            present = self.read_positions()
-            limited = np.clip(target, present - step, present + step)
-            clamped |= limited != target
-            target = limited
-        ticks = self.units.rad_to_ticks(target)  # type: ignore[union-attr]
-        # Rounding to a tick must not step outside the calibrated range.
-        for k, j in enumerate(self.joint_names):
-            c = self.calibration[j]
-            ticks[k] = min(max(ticks[k], c.range_min), c.range_max)
+        if step is None:
+            return target_rad
+        present = self.read_positions()
+        # Clipped to the limits again: an arm moved outside them by hand must not pull the goal
+        # out with it; the limits win over the step.
+        limited = np.clip(target_rad, present - step, present + step)
+        return np.clip(limited, self._limits[:, 0], self._limits[:, 1])
+
+    def _send(self, goals_rad: np.ndarray) -> np.ndarray:
+        """One SYNC_WRITE of Goal_Position; returns the radians of the ticks actually sent.
+
+        Each goal is rounded to the nearest tick that, converted back, lies inside both the
+        URDF limits and the calibrated range (plain rounding could land half a tick outside).
+        """
+        units = self.units
+        assert units is not None  # connected implies calibrated
+        ticks = np.array(
+            [
+                rad_to_ticks_within(g, self.calibration[j], units.signs[j], lo, hi)
+                for j, g, (lo, hi) in zip(self.joint_names, goals_rad, self._limits, strict=True)
+            ],
+            dtype=np.int64,
+        )
         self.bus.write(
             Register.GOAL_POSITION,
             {self.ids[j]: int(t) for j, t in zip(self.joint_names, ticks, strict=True)},
         )
-        names = tuple(j for j, c in zip(self.joint_names, clamped, strict=True) if c)
-        for j in names:
-            self._clamps[j] += 1
-        return CommandResult(sent_rad=self.units.ticks_to_rad(ticks), clamped=names)  # type: ignore[union-attr]
+        return units.ticks_to_rad(ticks)
 
 
 class SoLeader(_SoArm):

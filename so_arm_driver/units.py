@@ -271,3 +271,54 @@ class JointUnits:
         if self.scheme is UnitScheme.DEGREES:
             return degrees_to_ticks(value, cal)
         return range_m100_100_to_ticks(value, cal)
+
+
+def tick_bounds_within(
+    cal: MotorCalibration, sign: int, lower_rad: float, upper_rad: float
+) -> tuple[int, int]:
+    """The lowest and highest tick whose radians lie inside [lower_rad, upper_rad], radians, and
+    that lie inside the calibrated range ``cal.range_min..cal.range_max`` (inclusive).
+
+    "Inside" is judged on :func:`ticks_to_rad` itself, so a goal sent at either bound, converted
+    back, never lies outside the limits, even where a limit falls between two ticks.
+
+    Raises:
+        SoArmConfigError: no tick satisfies both (a limit range narrower than one tick, or one
+            that does not overlap the calibrated range).
+    """
+
+    def inside(t: int) -> bool:
+        return lower_rad <= ticks_to_rad(t, cal, sign) <= upper_rad
+
+    ends = sorted(
+        (cal.mid + sign * lower_rad / RAD_PER_TICK, cal.mid + sign * upper_rad / RAD_PER_TICK)
+    )
+    # Start one tick outside the real-valued interval: float rounding may put the true bound on
+    # either side of an integer; the loops then walk inward to the first tick that is inside.
+    lo = max(math.ceil(ends[0]) - 1, cal.range_min)
+    hi = min(math.floor(ends[1]) + 1, cal.range_max)
+    while lo <= hi and not inside(lo):
+        lo += 1
+    while hi >= lo and not inside(hi):
+        hi -= 1
+    if lo > hi:
+        raise SoArmConfigError(
+            f'id {cal.id}: no tick of the calibrated range {cal.range_min}..{cal.range_max} lies '
+            f'inside [{lower_rad}, {upper_rad}] rad; recalibrate the joint'
+        )
+    return lo, hi
+
+
+def rad_to_ticks_within(
+    rad: float, cal: MotorCalibration, sign: int, lower_rad: float, upper_rad: float
+) -> int:
+    """Radians (URDF convention) -> the nearest tick inside the limits and the calibrated range.
+
+    Plain rounding (:func:`rad_to_ticks`) of a goal at a limit can land half a tick outside it;
+    this rounds toward the inside instead (see :func:`tick_bounds_within`).
+
+    Raises:
+        SoArmConfigError: as :func:`tick_bounds_within`.
+    """
+    lo, hi = tick_bounds_within(cal, sign, lower_rad, upper_rad)
+    return min(max(rad_to_ticks(rad, cal, sign), lo), hi)

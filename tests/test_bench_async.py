@@ -1,4 +1,5 @@
-"""The async benchmark's parts (kinematic arm, task, oracle) and its CLI on simulated time."""
+"""The async benchmark's parts (task, oracle) and its CLI on simulated time (arm: see
+test_kinematic_arm.py)."""
 
 from __future__ import annotations
 
@@ -19,32 +20,8 @@ from smolvla_ros.bench.pick_place import (
     PickPlaceTask,
     PickPlaceWorld,
 )
-from smolvla_ros.bench.sim_arm import KinematicArm
-from smolvla_ros.runtime import SimClock
-from so_arm_driver.arm import Arm
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def test_kinematic_arm_is_an_arm_and_tracks_like_a_first_order_servo():
-    clock = SimClock()
-    arm = KinematicArm(clock, initial_rad=np.zeros(6), tau_s=0.03)
-    assert isinstance(arm, Arm)
-    arm.write_goals(np.full(6, 0.01))  # small step: the speed cap is not reached
-    clock.advance(0.03)
-    assert np.allclose(arm.read_positions(), 0.01 * (1 - np.exp(-1)), rtol=1e-9)
-
-
-def test_kinematic_arm_speed_cap_and_limits():
-    clock = SimClock()
-    arm = KinematicArm(clock, initial_rad=np.zeros(6), tau_s=0.03, max_speed_rad_s=4.0)
-    result = arm.write_goals(np.array([1.5, 0, 0, 0, 0, 9.0]))
-    assert result.clamped == ('gripper',)
-    assert result.sent_rad[5] == pytest.approx(1.74533)
-    clock.advance(0.1)
-    assert arm.read_positions()[0] == pytest.approx(0.4, abs=1e-9)  # 4 rad/s for 0.1 s
-    with pytest.raises(ValueError):
-        arm.write_goals(np.full(6, np.nan))
 
 
 def test_task_loop_passes_through_its_waypoints_and_projection_inverts_it():
