@@ -43,6 +43,7 @@ def make_checkpoint(
     dim: int = 6,
     cameras: Sequence[str] = CAMERAS,
     norm_map: Mapping[str, str] | None = None,
+    empty_cameras: int = 0,
     seed: int = 0,
 ) -> Path:
     """Write a random micro SmolVLA checkpoint into ``folder`` and return it.
@@ -59,6 +60,7 @@ def make_checkpoint(
     raw['chunk_size'] = raw['n_action_steps'] = 10  # a short chunk keeps the tests fast
     raw['num_steps'] = 2
     raw['vlm_model_name'] = str(VLM)
+    raw['empty_cameras'] = empty_cameras
     if norm_map is not None:
         raw['normalization_mapping'] = dict(norm_map)
     cfg = SmolVLAConfig.from_dict(raw)

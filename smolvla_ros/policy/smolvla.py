@@ -111,7 +111,10 @@ class SmolVLAChunkPolicy:
                 'missing camera(s) (empty_cameras)'
             )
         self._slots = dict(slots)
-        self._required = tuple(s for s in slots if s not in optional)
+        # In the checkpoint's camera order (the order of the image tokens), for stable output.
+        by_feature = {f: s for s, f in slots.items()}
+        ordered = [by_feature[f] for f in policy.camera_features]
+        self._required = tuple(s for s in ordered if s not in optional)
         self.seed = None if seed is None else int(seed)
         self.allow_units_mismatch = bool(allow_units_mismatch)
         self._check_pending = bool(check_units)
