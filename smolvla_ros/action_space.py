@@ -147,7 +147,7 @@ def virtual_calibration(spec: RobotSpec = SO101) -> VirtualCalibration:
 
     * body joints (pan, lift, elbow, wrist_flex): range = the URDF limits in ticks,
       ``2047 + round(limit / (2π/4096))``; the SO-101 limits are symmetric, so the range middle
-      is tick 2047 = 0 rad (e.g. shoulder_pan 795..3299 = ±1.9199 rad).
+      is tick 2047 = 0 rad (e.g. shoulder_pan 795..3299 = ±1.9205 rad).
     * wrist_roll: 0..4094, the full turn LeRobot's calibration forces for this joint (LeRobot
       writes 0..4095; one tick less keeps the middle on tick 2047 = 0 rad).
     * gripper: range = its URDF limits, 1933..3185 (-0.1749..1.7457 rad): LeRobot's 0 = closed
