@@ -341,6 +341,7 @@ class StateCheck:
 
     Attributes:
         mode: 'MEAN_STD' or 'MIN_MAX' (QUANTILES use their quantile band like MIN_MAX).
+        units: the units the state was converted to (``ModelUnits`` value).
         joints: one entry per state column, checkpoint order.
         cause: the likely cause when some joint failed, else ''.
     """
@@ -637,9 +638,13 @@ def resolve_units(units: ModelUnits | str | None, metadata: CheckpointMetadata) 
     Raises:
         ActionSpaceError: unknown units in the argument or the metadata.
     """
-    recorded = None if metadata.units is None else parse_units(metadata.units)
     if units is not None:
         chosen = parse_units(units)
+        try:
+            recorded = None if metadata.units is None else parse_units(metadata.units)
+        except ActionSpaceError as e:  # the configured units win; an unusable record is noted
+            log.warning('ignoring the checkpoint units record: %s', e)
+            recorded = None
         if recorded is not None and recorded is not chosen:
             log.warning(
                 'units %r given, but the checkpoint records %r (%s); using %r as configured',
@@ -651,6 +656,7 @@ def resolve_units(units: ModelUnits | str | None, metadata: CheckpointMetadata) 
         else:
             log.info('checkpoint units: %r (configured)', chosen.value)
         return chosen
+    recorded = None if metadata.units is None else parse_units(metadata.units)
     if recorded is not None:
         log.info('checkpoint units: %r (from %s)', recorded.value, metadata.sources.get('units'))
         return recorded

@@ -12,7 +12,11 @@ import torch
 from smolvla_checkpoints import VLM, make_checkpoint, rgb
 
 from smolvla_model.errors import ConfigError
-from smolvla_ros.action_space import virtual_calibration
+from smolvla_ros.action_space import (
+    action_space_for_policy,
+    read_checkpoint_metadata,
+    virtual_calibration,
+)
 from smolvla_ros.frames.frame import Frame
 from smolvla_ros.policy.protocol import Policy, PolicyInput
 from smolvla_ros.policy.smolvla import SmolVLAChunkPolicy
@@ -65,6 +69,24 @@ def test_named_degrees_checkpoint_gives_hand_computed_radians(named_ckpt: Path) 
     # 341; 45 -> 512 = π/4; -90 -> -π/2. Gripper 100 = range_max 3185 = 1138 ticks above 2047.
     expected = [math.pi / 2, -math.pi / 4, 341 * TICK, math.pi / 4, -math.pi / 2, 1138 * TICK]
     np.testing.assert_allclose(out, np.tile(expected, (10, 1)), rtol=0, atol=1e-12)
+
+
+def test_action_space_for_a_loaded_policy(named_ckpt: Path) -> None:
+    loaded = SmolVLAChunkPolicy.from_pretrained(
+        named_ckpt, ARM, calibration=virtual_calibration(), vlm_dir=VLM
+    ).policy
+    cal = virtual_calibration()
+    # The loaded config keeps the checkpoint's "units" but not the feature names: without the
+    # folder's metadata the columns follow the arm order (logged), with it they bind by name.
+    bare = action_space_for_policy(loaded, ARM, calibration=cal)
+    assert bare.units == 'degrees' and bare.action_columns == ARM
+    named = action_space_for_policy(
+        loaded, ARM, calibration=cal, metadata=read_checkpoint_metadata(named_ckpt)
+    )
+    assert named.state_columns == named.action_columns == PERMUTED
+    # Pan column (index 2) at 1024 ticks = π/2 reads 1024 * 360/4095 degrees.
+    q = np.array([math.pi / 2, 0, 0, 0, 0, 0])
+    assert named.state_to_model(q)[2] == pytest.approx(1024 * 360 / 4095, abs=1e-4)
 
 
 @pytest.fixture(scope='module')
