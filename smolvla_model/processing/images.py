@@ -32,7 +32,13 @@ def _as_tensor(frame: Any, name: str) -> torch.Tensor:
             np.issubdtype(frame.dtype, np.number) or frame.dtype == np.bool_
         ):
             raise ValueError(f'image {name!r}: expected a numeric array, got dtype {frame.dtype}')
-        return torch.from_numpy(np.ascontiguousarray(frame))
+        frame = np.ascontiguousarray(frame)
+        if not frame.flags.writeable:
+            # Frames from the suite's sources are read-only views; torch warns on (and must not
+            # be able to write through) such an array. Frames are only read here, and a copy of
+            # one camera image is small next to the model's work.
+            frame = frame.copy()
+        return torch.from_numpy(frame)
     raise ValueError(
         f'image {name!r}: expected a numpy array or torch tensor, got {type(frame).__name__}'
     )
