@@ -8,6 +8,7 @@ into typed errors that name the port, the joints, the ids, the register and the 
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from abc import ABC, abstractmethod
@@ -18,9 +19,11 @@ from typing import ClassVar
 from so_arm_driver.errors import (
     SoArmCommError,
     SoArmConfigError,
+    SoArmError,
     SoArmNotConnectedError,
     SoArmServoError,
     SoArmTimeoutError,
+    SoArmTorqueError,
 )
 from so_arm_driver.tables import Register, RegisterSpec, decode_register, encode_register
 
@@ -273,9 +276,53 @@ class ServoBus(ABC):
             ) from None
 
     def set_torque(self, enabled: bool, ids: Iterable[int]) -> None:
-        """Enable or disable torque on ``ids`` (each acknowledged). Raises as :meth:`write_one`."""
+        """Enable or disable torque on every servo in ``ids``, each change acknowledged.
+
+        Every servo is tried even when one fails: a silent servo must not leave the servos after
+        it torqued. Disabling first sends one broadcast write (no answer), which releases every
+        listening servo at once, then confirms each servo with an acknowledged write.
+
+        Raises:
+            SoArmTorqueError: one or more servos did not acknowledge; raised after all were tried,
+                naming each failed joint and id (``failures``) and those that succeeded.
+            SoArmNotConnectedError: the bus is not open (nothing was sent).
+        """
+        ids = list(ids)
+        self._require_open()
+        if not enabled:
+            # Best effort: the acknowledged writes below find and report any servo it missed.
+            with contextlib.suppress(SoArmCommError):
+                self.write(Register.TORQUE_ENABLE, dict.fromkeys(ids, 0))
+        failures: dict[int, SoArmError] = {}
+        succeeded: list[int] = []
         for servo_id in ids:
-            self.write_one(Register.TORQUE_ENABLE, servo_id, int(enabled))
+            try:
+                self._write_torque(servo_id, enabled)
+            except SoArmCommError as e:
+                failures[servo_id] = e
+            else:
+                succeeded.append(servo_id)
+        if failures:
+            state = 'on' if enabled else 'off'
+            done = self._labelled(succeeded) or 'none'
+            reasons = '; '.join(str(e) for e in failures.values())
+            advice = (
+                'those joints may still hold their position: cut the servo power before handling '
+                'the arm'
+                if not enabled
+                else 'torque is not on everywhere'
+            )
+            raise SoArmTorqueError(
+                f'torque {state} failed on {self._who(failures)} '
+                f'({len(failures)} of {len(ids)} servos); confirmed {state} on: {done}; '
+                f'{advice}. Details: {reasons}',
+                failures,
+                succeeded,
+            )
+
+    def _write_torque(self, servo_id: int, enabled: bool) -> None:
+        """One servo's acknowledged torque change (vendors add their own side effects)."""
+        self.write_one(Register.TORQUE_ENABLE, servo_id, int(enabled))
 
     # ---- retries and errors ----------------------------------------------------------------
 
@@ -287,11 +334,15 @@ class ServoBus(ABC):
             )
 
     def _who(self, ids: Iterable[int]) -> str:
+        return f'port {self.port}, ' + self._labelled(ids)
+
+    def _labelled(self, ids: Iterable[int]) -> str:
+        """'joint (id N), ...' for ``ids``, 'id N' where no joint name is known."""
         parts = []
         for i in ids:
             name = self.labels.get(i)
             parts.append(f'{name} (id {i})' if name else f'id {i}')
-        return f'port {self.port}, ' + ', '.join(parts)
+        return ', '.join(parts)
 
     def _run(
         self,

@@ -119,8 +119,7 @@ class FeetechBus(SdkBus):
         words = [text for bit, text in FEETECH_ERROR_BITS.items() if bits & bit]
         return ', '.join(words) or f'unknown error bits 0x{bits:02x}'
 
-    def set_torque(self, enabled: bool, ids: list[int] | tuple[int, ...] | range) -> None:  # type: ignore[override]
-        """Torque on then Lock=1, or torque off then Lock=0 (EEPROM writable), per servo."""
-        for servo_id in ids:
-            self.write_one(Register.TORQUE_ENABLE, servo_id, int(enabled))
-            self.write_one(Register.LOCK, servo_id, int(enabled))
+    def _write_torque(self, servo_id: int, enabled: bool) -> None:
+        """Torque on then Lock=1, or torque off then Lock=0 (EEPROM writable)."""
+        self.write_one(Register.TORQUE_ENABLE, servo_id, int(enabled))
+        self.write_one(Register.LOCK, servo_id, int(enabled))
