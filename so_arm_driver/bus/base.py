@@ -311,15 +311,15 @@ class ServoBus(ABC):
             done = self._labelled(succeeded) or 'none'
             reasons = '; '.join(str(e) for e in failures.values())
             advice = (
-                'those joints may still hold their position: cut the servo power before handling '
+                'the failed joints may still hold torque: cut the servo power before handling '
                 'the arm'
                 if not enabled
                 else 'torque is not on everywhere'
             )
             raise SoArmTorqueError(
-                f'torque {state} failed on {self._who(failures)} '
-                f'({len(failures)} of {len(ids)} servos); confirmed {state} on: {done}; '
-                f'{advice}. Details: {reasons}',
+                f'torque {state} failed on port {self.port} for {self._labelled(failures)} '
+                f'({len(failures)} of {len(ids)} servos; confirmed {state}: {done}). {advice}. '
+                f'Details: {reasons}',
                 failures,
                 succeeded,
             )
