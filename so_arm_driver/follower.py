@@ -6,7 +6,8 @@ Safety, in the order a goal meets it:
 3. with ``max_relative_target_rad`` set, each joint moves at most that far from its measured
    position per command (the present position is read first; if that read fails, nothing moves);
 4. every clamp is counted per joint and named in the returned ``CommandResult``.
-Torque goes off on ``close()`` and when a ``with`` block ends with an exception (both by default);
+Torque goes off on ``close()`` and when a ``with`` block ends with an exception (both by default),
+on every servo even when one does not answer (the failures are reported together afterwards);
 before torque goes on, the goal register is set to the present position so the arm does not jump
 to a stale goal. Reads never invent a position: a failed read raises.
 """
