@@ -81,6 +81,8 @@ def run(cycles: int = 2000, warmup: int = 100) -> dict[str, float]:
             bus = arm.bus
             bus._raw_sync_read = timed(bus._raw_sync_read)  # type: ignore[method-assign]
             bus._raw_sync_write = timed(bus._raw_sync_write)  # type: ignore[method-assign]
+            # After a timed-out try the bus re-synchronises with a marker read: a packet too.
+            bus._raw_resync = timed(bus._raw_resync)  # type: ignore[method-assign]
             t = np.linspace(0, 2 * np.pi, cycles + warmup)
             goals = 0.3 * np.sin(t)[:, None] * np.ones(len(spec.joints))[None, :]
             for k in range(warmup):
@@ -105,6 +107,7 @@ def run(cycles: int = 2000, warmup: int = 100) -> dict[str, float]:
             barrier()
             emulator_s = emu.busy_s - busy0
             packets = emu.packets - packets0 - barrier_packets
+            host_sent = sent[0]  # before close(), whose torque-off broadcast is no cycle's
     bound = wire_bound(len(spec.joints))
     return {
         'cycles': cycles,
@@ -114,7 +117,7 @@ def run(cycles: int = 2000, warmup: int = 100) -> dict[str, float]:
         'sdk_line_emulator_ms': 1e3 * sdk_time[0] / cycles,
         'emulator_busy_ms': 1e3 * emulator_s / cycles,
         'emulator_packets_per_cycle': packets / cycles,
-        'host_packets_per_cycle': sent[0] / cycles,
+        'host_packets_per_cycle': host_sent / cycles,
         'wire_bytes_per_cycle': bound['bytes'],
         'wire_bound_ms': 1e3 * bound['cycle_s'],
         'wire_bound_hz': bound['max_hz'],

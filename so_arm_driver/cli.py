@@ -2,7 +2,7 @@
 
 Every command takes ``input_fn`` and ``out`` through :func:`main`, so the interactive flows run in
 tests against the emulator with scripted answers. Errors print one line naming what failed and what
-to do, and exit with status 1.
+to do: status 2 for a bad argument (found before the port is opened), 1 for a failure at work.
 """
 
 from __future__ import annotations
@@ -24,6 +24,12 @@ from so_arm_driver.calibration import (
     record_ranges,
     save_calibration,
     write_calibration_to_eeprom,
+)
+from so_arm_driver.cli_args import (
+    OneLineParser,
+    UsageError,
+    check_output_dir,
+    int_in_range,
 )
 from so_arm_driver.errors import SoArmError, SoArmModelMismatchError
 from so_arm_driver.robots import robot_spec
@@ -238,13 +244,55 @@ def cmd_torque(args: argparse.Namespace, input_fn: InputFn, out: TextIO) -> int:
     return 0
 
 
+MAX_SERVO_ID = 252  # 253 is reserved and 254 is the broadcast id on both vendors
+
+
+def _bus_class(vendor: str) -> type[ServoBus]:
+    if vendor == 'dynamixel':
+        from so_arm_driver.bus.dynamixel import DynamixelBus
+
+        return DynamixelBus
+    from so_arm_driver.bus.feetech import FeetechBus
+
+    return FeetechBus
+
+
+def preflight(args: argparse.Namespace) -> None:
+    """Check what argparse cannot (vendor-specific choices, output folders) before any work.
+
+    Raises:
+        UsageError: naming the argument, what was given and what is allowed.
+    """
+    vendor = getattr(args, 'vendor', None)
+    if vendor is None:
+        return
+    bus = _bus_class(vendor)
+    if args.baudrate not in bus.baud_codes:
+        raise UsageError(
+            f'argument --baudrate: {vendor} servos do not support {args.baudrate}; choose one of '
+            f'{sorted(bus.baud_codes)}'
+        )
+    if args.command == 'scan' and args.first_id > args.last_id:
+        raise UsageError(f'argument --first-id: {args.first_id} is above --last-id {args.last_id}')
+    if args.command == 'setup-motors' and args.servo_model not in bus.model_numbers:
+        raise UsageError(
+            f'argument --servo-model: unknown {vendor} model {args.servo_model!r}; choose one of '
+            f'{sorted(bus.model_numbers)}'
+        )
+    if args.command == 'calibrate' and not args.write_file:
+        # The calibration is saved at the end of an interactive session: find out now.
+        check_output_dir(_calibration_path(args).parent, '--calibration')
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog='so-arm', description=__doc__.splitlines()[0])
-    sub = parser.add_subparsers(dest='command', required=True)
+    parser = OneLineParser(prog='so-arm', description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest='command', required=True, parser_class=OneLineParser)
 
     def bus_args(p: argparse.ArgumentParser, robot: bool = True) -> None:
         p.add_argument('--port', required=True, help='serial port, e.g. /dev/ttyACM0')
-        p.add_argument('--baudrate', type=int, default=1_000_000)
+        p.add_argument(
+            '--baudrate', type=int, default=1_000_000, help="bits per second (the vendor's rates)"
+        )
         p.add_argument('--vendor', choices=('feetech', 'dynamixel'), default='feetech')
         if robot:
             p.add_argument('--robot', choices=('so101', 'so100'), default='so101')
@@ -258,8 +306,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_find_port)
     p = sub.add_parser('scan', help='list the servos that answer')
     bus_args(p, robot=False)
-    p.add_argument('--first-id', type=int, default=0)
-    p.add_argument('--last-id', type=int, default=20)
+    p.add_argument('--first-id', type=int_in_range(0, MAX_SERVO_ID), default=0)
+    p.add_argument('--last-id', type=int_in_range(0, MAX_SERVO_ID), default=20)
     p.add_argument('--json', action='store_true')
     p.set_defaults(func=cmd_scan)
     p = sub.add_parser('read', help='read every joint: ticks, radians, LeRobot units')
@@ -283,7 +331,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_calibrate)
     p = sub.add_parser('setup-motors', help='assign ids and baud rate, one motor at a time')
     bus_args(p)
-    p.add_argument('--servo-model', default='sts3215')
+    p.add_argument('--servo-model', default='sts3215', help='e.g. sts3215 (feetech)')
     p.set_defaults(func=cmd_setup_motors)
     p = sub.add_parser('torque', help='switch torque on or off on every joint')
     p.add_argument('state', choices=('on', 'off'))
@@ -295,9 +343,20 @@ def build_parser() -> argparse.ArgumentParser:
 def main(
     argv: Sequence[str] | None = None, input_fn: InputFn = input, out: TextIO | None = None
 ) -> int:
-    """Run ``so-arm``; returns the exit status (0 success, 1 error, 2 usage)."""
+    """Run ``so-arm``; returns the exit status (0 success, 1 error, 2 usage).
+
+    Usage errors (status 2) are found before any work: no port is opened, nothing is written.
+    """
     out = out or sys.stdout
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as e:  # argparse: usage error (2) or --help (0), already printed
+        return int(e.code or 0)
+    try:
+        preflight(args)
+    except UsageError as e:
+        print(f'so-arm {args.command}: error: {e}', file=sys.stderr)
+        return 2
     try:
         return int(args.func(args, input_fn, out))
     except (SoArmError, ValueError) as e:

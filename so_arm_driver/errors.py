@@ -55,3 +55,19 @@ class SoArmCalibrationError(SoArmError):
 
 class SoArmNotConnectedError(SoArmError):
     """An operation needs an open bus or a connected arm, and there is none (or it was closed)."""
+
+
+class SoArmTorqueError(SoArmCommError):
+    """Switching torque failed on one or more servos; every servo was still tried.
+
+    Attributes:
+        failures: id -> the error that servo gave (timeout, corrupt answer, error bits).
+        succeeded: ids whose torque change was acknowledged.
+    """
+
+    def __init__(
+        self, message: str, failures: dict[int, SoArmError], succeeded: list[int]
+    ) -> None:
+        super().__init__(message)
+        self.failures = dict(failures)
+        self.succeeded = list(succeeded)

@@ -9,14 +9,15 @@ Safety, in the order a goal meets it:
    position per command (the present position is read first; if that read fails, nothing moves);
 4. every clamp is counted per joint and named in the returned ``CommandResult``.
 Steps 1, 2 (the clamp) and 4 are ``so_arm_driver.arm.Arm.write_goals``, shared with every backend.
-Torque goes off on ``close()`` and when a ``with`` block ends with an exception (both by default);
+Torque goes off on ``close()`` and when a ``with`` block ends with an exception (both by default),
+on every servo even when one does not answer (the failures are reported together afterwards);
 before torque goes on, the goal register is set to the present position so the arm does not jump
 to a stale goal. Reads never invent a position: a failed read raises.
 """
 
 from __future__ import annotations
 
-import contextlib
+import logging
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,10 +39,13 @@ from so_arm_driver.errors import (
     SoArmError,
     SoArmModelMismatchError,
     SoArmNotConnectedError,
+    SoArmTorqueError,
 )
 from so_arm_driver.robots import RobotSpec, robot_spec
 from so_arm_driver.tables import Register
 from so_arm_driver.units import JointUnits, UnitScheme, rad_to_ticks_within
+
+_log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -255,7 +259,14 @@ class _SoArm:
             )
 
     def close(self) -> None:
-        """Torque off (unless configured otherwise) and close the port. Idempotent."""
+        """Torque off on every joint (unless configured otherwise) and close the port. Idempotent.
+
+        Every servo is tried even when one does not answer, and the port is closed either way.
+
+        Raises:
+            SoArmTorqueError: some servos did not confirm torque off (each named by joint and
+                id); the others are released and the port is closed.
+        """
         if not self._connected:
             self.bus.close()
             return
@@ -273,11 +284,18 @@ class _SoArm:
 
     def __exit__(self, exc_type: type | None, exc: BaseException | None, tb: object) -> None:
         if exc_type is not None and self.config.torque_off_on_error and self._connected:
-            # The original exception matters more; the port is closed below either way.
-            with contextlib.suppress(SoArmError):
+            # The original exception matters more: a torque-off failure is logged and noted on
+            # it, never raised in its place. The port is closed either way.
+            try:
                 self.bus.set_torque(False, list(self.ids.values()))
-            self._connected = False
-            self.bus.close()
+            except Exception as e:
+                _log.error('while handling %r: %s', exc, e)
+                if exc is not None and hasattr(exc, 'add_note'):  # Python >= 3.11
+                    exc.add_note(f'and turning torque off failed: {e}')
+            finally:
+                self._connected = False
+                self.bus.close()
+                self._closed = True
             return
         self.close()
 
@@ -350,12 +368,28 @@ class SoFollower(_SoArm, Arm):
         self.set_torque_unchecked(enabled)
 
     def set_torque_unchecked(self, enabled: bool) -> None:
+        """``set_torque`` without the connected check (used while connecting).
+
+        Raises:
+            SoArmTorqueError: some servos did not confirm; after a failed enable, torque is
+                turned off again on every servo that answers (a half-torqued arm is the worse
+                state), and the enable error is raised.
+            SoArmCommError: the present-position read before enabling failed (nothing enabled).
+        """
         ids = list(self.ids.values())
         if enabled:
             # A stale Goal_Position would make the arm jump when torque comes on.
             present = self.bus.read(Register.PRESENT_POSITION, ids)
             self.bus.write(Register.GOAL_POSITION, present)
-        self.bus.set_torque(enabled, ids)
+        try:
+            self.bus.set_torque(enabled, ids)
+        except SoArmTorqueError as e:
+            if enabled:
+                try:
+                    self.bus.set_torque(False, ids)
+                except SoArmError as off_error:
+                    _log.error('after a failed torque on, torque off failed too: %s', off_error)
+            raise e
 
     def _require_open(self) -> None:
         self._require_connected()

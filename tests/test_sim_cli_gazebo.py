@@ -72,6 +72,51 @@ def test_bad_video_suffix_is_a_clear_error_and_writes_nothing(tmp_path, capsys):
     assert not out.exists()
 
 
+def _files(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.rglob('*'))
+
+
+@pytest.mark.parametrize(
+    ('argv', 'flag', 'words'),
+    [
+        (['pick-place', '--seed', '-1'], '--seed', 'integer in 0..4294967295, got -1'),
+        (['render', '--seed', 'x', '--out', '{tmp}/r'], '--seed', "got 'x'"),
+        (['render', '--width', '8', '--out', '{tmp}/r'], '--width', 'integer in 16..2048'),
+        (['pick-place', '--episodes', '0'], '--episodes', 'integer in 1..1000000, got 0'),
+        (['pick-place', '--seed', '4294967295', '--episodes', '2'], '--seed', 'lower --seed'),
+        (['pick-place', '--json', '{tmp}/nope/s.json'], '--json', 'nope does not exist'),
+        (['pick-place', '--json', '{tmp}'], '--json', 'is a folder'),
+        (['pick-place', '--video', '{tmp}/nope/e.gif'], '--video', 'nope does not exist'),
+        (['pick-place', '--video', '{tmp}/e.avi'], '--video', 'must end in'),
+        (['pick-place', '--record', '{tmp}/a_file/rec'], '--record', 'a_file is a file'),
+        (['render', '--out', '{tmp}/a_file'], '--out', 'a_file is a file'),
+        (['render', '--out', '{tmp}/a_file/sub'], '--out', 'a_file is a file'),
+    ],
+)
+def test_bad_arguments_fail_in_one_line_with_status_2_before_any_work(
+    tmp_path, capsys, argv, flag, words
+):
+    (tmp_path / 'a_file').write_text('x')
+    before = _files(tmp_path)
+    rc = main([a.replace('{tmp}', str(tmp_path)) for a in argv])
+    captured = capsys.readouterr()
+    assert rc == 2
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1, captured.err
+    assert lines[0].startswith('smolvla-sim') and flag in lines[0] and words in lines[0]
+    assert 'episode' not in captured.out  # no episode ran
+    assert _files(tmp_path) == before  # nothing written, no probe file left behind
+
+
+@pytest.mark.skipif(not Path('/proc/self').is_dir(), reason='needs /proc')
+def test_unwritable_out_folder_fails_before_rendering(capsys):
+    # /proc refuses new files even to root, for whom os.access() always says yes.
+    rc = main(['render', '--out', '/proc/smolvla-sim-out'])
+    assert rc == 2
+    assert '--out: cannot write in /proc' in capsys.readouterr().err
+    assert not Path('/proc/smolvla-sim-out').exists()
+
+
 def test_controllers_yaml_names_the_urdf_joints():
     cfg = yaml.safe_load((ROOT / 'config' / 'so101_controllers.yaml').read_text())
     cm = cfg['controller_manager']['ros__parameters']

@@ -8,6 +8,7 @@ into typed errors that name the port, the joints, the ids, the register and the 
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from abc import ABC, abstractmethod
@@ -18,9 +19,11 @@ from typing import ClassVar
 from so_arm_driver.errors import (
     SoArmCommError,
     SoArmConfigError,
+    SoArmError,
     SoArmNotConnectedError,
     SoArmServoError,
     SoArmTimeoutError,
+    SoArmTorqueError,
 )
 from so_arm_driver.tables import Register, RegisterSpec, decode_register, encode_register
 
@@ -108,6 +111,8 @@ class ServoBus(ABC):
         self.labels: dict[int, str] = dict(labels or {})
         self._lock = threading.RLock()
         self._open = False
+        # Ids that may still send answers to requests we gave up on (a try failed); see _run.
+        self._out_of_step: set[int] = set()
 
     # ---- lifecycle -------------------------------------------------------------------------
 
@@ -167,7 +172,8 @@ class ServoBus(ABC):
             SoArmCommError: corrupt answers after every try.
         """
         outcome = self._run(lambda: self._raw_ping(servo_id), 'ping', [servo_id], None)
-        firmware = self._firmware(servo_id)
+        with self._lock:
+            firmware = self._firmware(servo_id)
         return ServoInfo(servo_id, int(outcome.value or 0), firmware)
 
     def scan(self, ids: Iterable[int] = range(0, 253)) -> list[ServoInfo]:
@@ -246,6 +252,7 @@ class ServoBus(ABC):
             'write',
             list(values),
             register,
+            answers=False,
         )
 
     def write_one(self, register: Register, servo_id: int, value: int) -> None:
@@ -273,9 +280,53 @@ class ServoBus(ABC):
             ) from None
 
     def set_torque(self, enabled: bool, ids: Iterable[int]) -> None:
-        """Enable or disable torque on ``ids`` (each acknowledged). Raises as :meth:`write_one`."""
+        """Enable or disable torque on every servo in ``ids``, each change acknowledged.
+
+        Every servo is tried even when one fails: a silent servo must not leave the servos after
+        it torqued. Disabling first sends one broadcast write (no answer), which releases every
+        listening servo at once, then confirms each servo with an acknowledged write.
+
+        Raises:
+            SoArmTorqueError: one or more servos did not acknowledge; raised after all were tried,
+                naming each failed joint and id (``failures``) and those that succeeded.
+            SoArmNotConnectedError: the bus is not open (nothing was sent).
+        """
+        ids = list(ids)
+        self._require_open()
+        if not enabled:
+            # Best effort: the acknowledged writes below find and report any servo it missed.
+            with contextlib.suppress(SoArmCommError):
+                self.write(Register.TORQUE_ENABLE, dict.fromkeys(ids, 0))
+        failures: dict[int, SoArmError] = {}
+        succeeded: list[int] = []
         for servo_id in ids:
-            self.write_one(Register.TORQUE_ENABLE, servo_id, int(enabled))
+            try:
+                self._write_torque(servo_id, enabled)
+            except SoArmCommError as e:
+                failures[servo_id] = e
+            else:
+                succeeded.append(servo_id)
+        if failures:
+            state = 'on' if enabled else 'off'
+            done = self._labelled(succeeded) or 'none'
+            reasons = '; '.join(str(e) for e in failures.values())
+            advice = (
+                'the failed joints may still hold torque: cut the servo power before handling '
+                'the arm'
+                if not enabled
+                else 'torque is not on everywhere'
+            )
+            raise SoArmTorqueError(
+                f'torque {state} failed on port {self.port} for {self._labelled(failures)} '
+                f'({len(failures)} of {len(ids)} servos; confirmed {state}: {done}). {advice}. '
+                f'Details: {reasons}',
+                failures,
+                succeeded,
+            )
+
+    def _write_torque(self, servo_id: int, enabled: bool) -> None:
+        """One servo's acknowledged torque change (vendors add their own side effects)."""
+        self.write_one(Register.TORQUE_ENABLE, servo_id, int(enabled))
 
     # ---- retries and errors ----------------------------------------------------------------
 
@@ -287,11 +338,15 @@ class ServoBus(ABC):
             )
 
     def _who(self, ids: Iterable[int]) -> str:
+        return f'port {self.port}, ' + self._labelled(ids)
+
+    def _labelled(self, ids: Iterable[int]) -> str:
+        """'joint (id N), ...' for ``ids``, 'id N' where no joint name is known."""
         parts = []
         for i in ids:
             name = self.labels.get(i)
             parts.append(f'{name} (id {i})' if name else f'id {i}')
-        return f'port {self.port}, ' + ', '.join(parts)
+        return ', '.join(parts)
 
     def _run(
         self,
@@ -299,21 +354,53 @@ class ServoBus(ABC):
         action: str,
         ids: list[int],
         register: Register | None,
+        answers: bool = True,
     ) -> RawOutcome:
-        """Run ``transaction`` up to ``retries + 1`` times; raise a typed error if all fail."""
+        """Run ``transaction`` up to ``retries + 1`` times; raise a typed error if all fail.
+
+        Stale answers. The protocols carry no sequence number, so an answer that comes after we
+        gave up on its request (a slow servo, a busy line) looks exactly like the answer to the
+        next request, and flushing the input first does not help when it lands after the flush.
+        So every id of a failed try is marked out of step, and before the next transaction that
+        expects an answer from it the bus re-synchronises with it (``_raw_resync``): it sends a
+        marker read whose answer has a length no other transaction uses and discards everything
+        from that servo until the marker's answer arrives. A servo answers in order, so by then
+        every late answer has arrived and been dropped. Until that succeeds the id stays out of
+        step and its transactions fail: a late, stale value is never returned. Every data answer
+        must also have exactly the expected length, so a late marker answer is never data.
+
+        Args:
+            answers: the transaction expects status packets (False for broadcast writes).
+        """
         tries = self.retries + 1
         outcome = RawOutcome(CommResult.TX_FAIL)
         with self._lock:
             self._require_open()
             for _ in range(tries):
-                # A late or partial answer to an earlier (failed) transaction must not be taken
-                # for the answer to this one; flushing the input costs one ioctl.
+                # Bytes already waiting are answers to nothing we will ask; one ioctl.
                 self._raw_discard_input()
+                if answers:
+                    outcome = self._resync(ids)
+                    if outcome.comm != CommResult.SUCCESS:
+                        continue
                 outcome = transaction()  # type: ignore[operator]
                 if outcome.comm == CommResult.SUCCESS and not outcome.error_bits:
                     return outcome
+                if answers and outcome.comm != CommResult.SUCCESS:
+                    # We stop listening now; an answer to this request may still come.
+                    self._out_of_step.update(ids)
         self._raise(outcome, action, ids, register, tries)
         raise AssertionError('unreachable')
+
+    def _resync(self, ids: list[int]) -> RawOutcome:
+        """Re-synchronise with every out-of-step id in ``ids`` (see :meth:`_run`)."""
+        for servo_id in ids:
+            if servo_id in self._out_of_step:
+                outcome = self._raw_resync(servo_id)
+                if outcome.comm != CommResult.SUCCESS:
+                    return RawOutcome(outcome.comm, 0, None, servo_id)
+                self._out_of_step.discard(servo_id)
+        return RawOutcome(CommResult.SUCCESS)
 
     def _raise(
         self,
@@ -377,6 +464,10 @@ class ServoBus(ABC):
 
     @abstractmethod
     def _raw_discard_input(self) -> None: ...
+
+    @abstractmethod
+    def _raw_resync(self, servo_id: int) -> RawOutcome:
+        """Send a marker read to ``servo_id`` and drop its answers until the marker's arrives."""
 
     @abstractmethod
     def _raw_ping(self, servo_id: int) -> RawOutcome: ...

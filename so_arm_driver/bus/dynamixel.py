@@ -34,28 +34,57 @@ class DynamixelBus(SdkBus):
     def _packet_handler(self, sdk: object) -> object:
         return sdk.PacketHandler(2.0)
 
+    def _rx_answer(
+        self, servo_id: int, n_params: int, resync: bool = False
+    ) -> tuple[int, int, list[int]]:
+        # Protocol 2.0 status packet (unstuffed by the SDK): FF FF FD 00 id len_l len_h 0x55
+        # error params... crc_l crc_h, where len counts 0x55, error, params and the CRC.
+        while True:
+            rx, comm = self._ph.rxPacket(self._port, False)
+            if self._c(comm) != CommResult.SUCCESS:
+                return self._c(comm), 0, []
+            if rx[4] != servo_id:
+                continue
+            if rx[5] + (rx[6] << 8) - 4 == n_params:
+                return CommResult.SUCCESS, rx[8], list(rx[9 : 9 + n_params])
+            if not resync:
+                self._port.is_using = False
+                return CommResult.RX_CORRUPT, 0, []
+
     def _raw_ping(self, servo_id: int) -> RawOutcome:
         self._port.is_using = False
-        model, comm, error = self._ph.ping(self._port, servo_id)
-        return RawOutcome(self._c(comm), error, model, servo_id)
+        packet = [0] * 10
+        packet[4], packet[5], packet[7] = servo_id, 3, 0x01  # id, length, PING
+        comm = self._c(self._ph.txPacket(self._port, packet))
+        if comm != CommResult.SUCCESS:
+            self._port.is_using = False
+            return RawOutcome(comm, 0, None, servo_id)
+        self._port.setPacketTimeout(3 + 11)
+        comm, error, data = self._rx_answer(servo_id, 3)  # model number (2 bytes), firmware
+        model = data[0] | (data[1] << 8) if comm == CommResult.SUCCESS else None
+        return RawOutcome(comm, error, model, servo_id)
 
     def _raw_read(self, servo_id: int, address: int, size: int) -> RawOutcome:
         self._port.is_using = False
-        reader = {1: self._ph.read1ByteTxRx, 2: self._ph.read2ByteTxRx, 4: self._ph.read4ByteTxRx}
-        value, comm, error = reader[size](self._port, servo_id, address)
-        return RawOutcome(
-            self._c(comm), error, value if self._c(comm) == CommResult.SUCCESS else None, servo_id
-        )
+        comm = self._c(self._ph.readTx(self._port, servo_id, address, size))
+        if comm != CommResult.SUCCESS:
+            self._port.is_using = False
+            return RawOutcome(comm, 0, None, servo_id)
+        comm, error, data = self._rx_answer(servo_id, size)
+        ok = comm == CommResult.SUCCESS
+        value = sum(b << (8 * k) for k, b in enumerate(data)) if ok else None
+        return RawOutcome(comm, error, value, servo_id)
 
     def _raw_write(self, servo_id: int, address: int, size: int, value: int) -> RawOutcome:
         self._port.is_using = False
-        writer = {
-            1: self._ph.write1ByteTxRx,
-            2: self._ph.write2ByteTxRx,
-            4: self._ph.write4ByteTxRx,
-        }
-        comm, error = writer[size](self._port, servo_id, address, value)
-        return RawOutcome(self._c(comm), error, None, servo_id)
+        data = [(value >> (8 * k)) & 0xFF for k in range(size)]
+        comm = self._c(self._ph.writeTxOnly(self._port, servo_id, address, size, data))
+        if comm != CommResult.SUCCESS:
+            self._port.is_using = False
+            return RawOutcome(comm, 0, None, servo_id)
+        self._port.setPacketTimeout(11)
+        comm, error, _ = self._rx_answer(servo_id, 0)
+        return RawOutcome(comm, error, None, servo_id)
 
     def _raw_sync_read(self, address: int, size: int, ids: list[int]) -> RawOutcome:
         values: dict[int, int] = {}

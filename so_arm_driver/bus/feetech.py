@@ -40,10 +40,40 @@ class FeetechBus(SdkBus):
         # protocol_end 0: STS/SMS, little-endian words.
         return sdk.PacketHandler(0)
 
-    def _raw_ping(self, servo_id: int) -> RawOutcome:
+    def _rx_answer(
+        self, servo_id: int, n_params: int, resync: bool = False
+    ) -> tuple[int, int, list[int]]:
+        # Protocol 0 status packet: FF FF id length error params... checksum.
+        while True:
+            rx, comm = self._ph.rxPacket(self._port)
+            if self._c(comm) != CommResult.SUCCESS:
+                return self._c(comm), 0, []
+            if rx[2] != servo_id:
+                continue
+            if rx[3] - 2 == n_params:
+                return CommResult.SUCCESS, rx[4], list(rx[5 : 5 + n_params])
+            if not resync:
+                self._port.is_using = False
+                return CommResult.RX_CORRUPT, 0, []
+
+    def _send_then_answer(
+        self, packet: list[int], servo_id: int, n_params: int
+    ) -> tuple[int, int, list[int]]:
+        """Send an instruction packet to one servo and receive its status packet."""
         self._port.is_using = False
-        model, comm, error = self._ph.ping(self._port, servo_id)
-        return RawOutcome(self._c(comm), error, model)
+        comm = self._c(self._ph.txPacket(self._port, packet))
+        if comm != CommResult.SUCCESS:
+            self._port.is_using = False
+            return comm, 0, []
+        self._port.setPacketTimeout(n_params + 6)
+        return self._rx_answer(servo_id, n_params)
+
+    def _raw_ping(self, servo_id: int) -> RawOutcome:
+        comm, error, _ = self._send_then_answer([0xFF, 0xFF, servo_id, 2, 0x01, 0], servo_id, 0)
+        if comm != CommResult.SUCCESS:
+            return RawOutcome(comm, error, None, servo_id)
+        model = self._raw_read(servo_id, 3, 2)  # Model_Number
+        return RawOutcome(model.comm, error | model.error_bits, model.value, servo_id)
 
     def broadcast_ping(self) -> list[int]:
         """Ping id 0xFE once and collect every status packet until the line goes quiet."""
@@ -65,30 +95,27 @@ class FeetechBus(SdkBus):
             return sorted(found)
 
     def _firmware(self, servo_id: int) -> str | None:
-        data, comm, _ = self._ph.readTxRx(self._port, servo_id, 0, 2)
-        if self._c(comm) != CommResult.SUCCESS or len(data) < 2:
+        outcome = self._raw_read(servo_id, 0, 2)
+        if outcome.comm != CommResult.SUCCESS or outcome.value is None:
             return None
-        return f'{data[0]}.{data[1]}'
+        return f'{outcome.value & 0xFF}.{outcome.value >> 8}'
 
     def _raw_read(self, servo_id: int, address: int, size: int) -> RawOutcome:
-        self._port.is_using = False
-        data, comm, error = self._ph.readTxRx(self._port, servo_id, address, size)
-        result = self._c(comm)
-        if result == CommResult.SUCCESS and len(data) != size:
-            result = CommResult.RX_CORRUPT  # a status packet too short for the register
-        value = _from_bytes(data) if result == CommResult.SUCCESS else None
-        return RawOutcome(result, error, value, servo_id)
+        comm, error, data = self._send_then_answer(
+            [0xFF, 0xFF, servo_id, 4, 0x02, address, size, 0], servo_id, size
+        )
+        value = _from_bytes(data) if comm == CommResult.SUCCESS else None
+        return RawOutcome(comm, error, value, servo_id)
 
     def _raw_write(self, servo_id: int, address: int, size: int, value: int) -> RawOutcome:
-        self._port.is_using = False
-        comm, error = self._ph.writeTxRx(
-            self._port, servo_id, address, size, _to_bytes(value, size)
-        )
-        return RawOutcome(self._c(comm), error, None, servo_id)
+        packet = [0xFF, 0xFF, servo_id, size + 3, 0x03, address, *_to_bytes(value, size), 0]
+        comm, error, _ = self._send_then_answer(packet, servo_id, 0)
+        return RawOutcome(comm, error, None, servo_id)
 
     def _raw_sync_read(self, address: int, size: int, ids: list[int]) -> RawOutcome:
-        # The SDK's GroupSyncRead drops each status packet's error byte; calling its two halves
-        # ourselves keeps the error bits, so an overheating servo is reported, not ignored.
+        # The SDK's GroupSyncRead drops each status packet's error byte; sending the request and
+        # receiving each answer ourselves keeps the error bits, so an overheating servo is
+        # reported, not ignored, and checks each answer's length.
         self._port.is_using = False
         comm = self._ph.syncReadTx(self._port, address, size, list(ids), len(ids))
         if self._c(comm) != CommResult.SUCCESS:
@@ -96,10 +123,7 @@ class FeetechBus(SdkBus):
             return RawOutcome(self._c(comm))
         values: dict[int, int] = {}
         for servo_id in ids:
-            data, comm, error = self._ph.readRx(self._port, servo_id, size)
-            result = self._c(comm)
-            if result == CommResult.SUCCESS and len(data) != size:
-                result = CommResult.RX_CORRUPT  # a status packet too short for the register
+            result, error, data = self._rx_answer(servo_id, size)
             if result != CommResult.SUCCESS or error:
                 self._port.is_using = False
                 return RawOutcome(result, error, None, servo_id)
@@ -119,8 +143,7 @@ class FeetechBus(SdkBus):
         words = [text for bit, text in FEETECH_ERROR_BITS.items() if bits & bit]
         return ', '.join(words) or f'unknown error bits 0x{bits:02x}'
 
-    def set_torque(self, enabled: bool, ids: list[int] | tuple[int, ...] | range) -> None:  # type: ignore[override]
-        """Torque on then Lock=1, or torque off then Lock=0 (EEPROM writable), per servo."""
-        for servo_id in ids:
-            self.write_one(Register.TORQUE_ENABLE, servo_id, int(enabled))
-            self.write_one(Register.LOCK, servo_id, int(enabled))
+    def _write_torque(self, servo_id: int, enabled: bool) -> None:
+        """Torque on then Lock=1, or torque off then Lock=0 (EEPROM writable)."""
+        self.write_one(Register.TORQUE_ENABLE, servo_id, int(enabled))
+        self.write_one(Register.LOCK, servo_id, int(enabled))

@@ -8,14 +8,22 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from so_arm_driver.bus.base import ServoBus
+from so_arm_driver.bus.base import CommResult, RawOutcome, ServoBus
 from so_arm_driver.bus.port import port_handler_class
 from so_arm_driver.bus.sdk import load_sdk
 from so_arm_driver.errors import SoArmPortError
 
+# Bytes of the resynchronising marker read (from address 0). No register, ping or firmware read
+# of either vendor answers with 5 data bytes, so a marker's answer is never taken for data.
+MARKER_SIZE = 5
+
 
 class SdkBus(ServoBus):
-    """A ``ServoBus`` over a vendor SDK's PortHandler (wrapped by ``port_handler_class``)."""
+    """A ``ServoBus`` over a vendor SDK's PortHandler (wrapped by ``port_handler_class``).
+
+    Answers are received through :meth:`_rx_answer`, which checks the answering id and the exact
+    number of data bytes (the SDKs' own receive functions truncate a longer packet silently).
+    """
 
     def __init__(
         self,
@@ -58,3 +66,27 @@ class SdkBus(ServoBus):
     def _raw_discard_input(self) -> None:
         self._port.is_using = False
         self._port.ser.reset_input_buffer()
+
+    def _rx_answer(
+        self, servo_id: int, n_params: int, resync: bool = False
+    ) -> tuple[int, int, list[int]]:
+        """Receive the status packet of ``servo_id`` carrying exactly ``n_params`` data bytes.
+
+        Packets of other servos are skipped (late answers of theirs). A packet of ``servo_id``
+        with another length is out of step: ``RX_CORRUPT``, or, with ``resync``, skipped.
+        The deadline is the one the last ``setPacketTimeout`` set.
+
+        Returns:
+            (CommResult code, error bits, data bytes).
+        """
+        raise NotImplementedError
+
+    def _raw_resync(self, servo_id: int) -> RawOutcome:
+        self._port.is_using = False
+        comm = self._c(self._ph.readTx(self._port, servo_id, 0, MARKER_SIZE))
+        if comm != CommResult.SUCCESS:
+            self._port.is_using = False
+            return RawOutcome(comm, 0, None, servo_id)
+        comm, _error, _ = self._rx_answer(servo_id, MARKER_SIZE, resync=True)
+        # Error bits do not matter here: the transaction that follows reports them.
+        return RawOutcome(comm, 0, None, servo_id)

@@ -9,12 +9,20 @@ Renders on the CPU through OSMesa unless MUJOCO_GL is already set (egl on a GPU 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import sys
 from pathlib import Path
 
 import numpy as np
 
+from so_arm_driver.cli_args import (
+    OneLineParser,
+    UsageError,
+    check_output_dir,
+    check_output_file,
+    int_in_range,
+)
 from so_arm_driver.sim.config import CAMERA_SLOTS, SimConfig
 from so_arm_driver.sim.errors import SimError
 from so_arm_driver.sim.expert import run_episode
@@ -62,11 +70,7 @@ def _write_video(path: Path, frames: list[np.ndarray], fps: float) -> None:
 
 
 def cmd_pick_place(args: argparse.Namespace) -> int:
-    if args.episodes < 1:
-        raise SimError(f'--episodes must be at least 1, got {args.episodes}')
     video = Path(args.video) if args.video else None
-    if video is not None and video.suffix.lower() not in VIDEO_SUFFIXES:
-        raise SimError(f'--video must end in {VIDEO_SUFFIXES}, got {video.name!r}')
     record_dir = Path(args.record) if args.record else None
     config = SimConfig(image_width=args.width, image_height=args.height, seed=args.seed)
     results = []
@@ -117,33 +121,73 @@ def cmd_pick_place(args: argparse.Namespace) -> int:
     return 0
 
 
+SEED_MAX = 2**32 - 1  # numpy's seeds are 32-bit unsigned
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog='smolvla-sim', description=__doc__.splitlines()[0])
-    sub = parser.add_subparsers(dest='command', required=True)
+    parser = OneLineParser(prog='smolvla-sim', description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest='command', required=True, parser_class=OneLineParser)
     for name, func, helptext in (
         ('render', cmd_render, 'write top.png, wrist.png, side.png'),
         ('pick-place', cmd_pick_place, 'run the scripted pick-and-place expert'),
     ):
         p = sub.add_parser(name, help=helptext)
         p.set_defaults(func=func)
-        p.add_argument('--seed', type=int, default=0)
-        p.add_argument('--width', type=int, default=256)
-        p.add_argument('--height', type=int, default=256)
+        p.add_argument('--seed', type=int_in_range(0, SEED_MAX), default=0)
+        # SimConfig's camera limits, checked here so a bad size fails before MuJoCo starts.
+        p.add_argument('--width', type=int_in_range(16, 2048), default=256, help='pixels')
+        p.add_argument('--height', type=int_in_range(16, 2048), default=256, help='pixels')
         if name == 'render':
-            p.add_argument('--out', required=True, help='output folder')
+            p.add_argument('--out', required=True, help='output folder (created if missing)')
         else:
-            p.add_argument('--episodes', type=int, default=10)
-            p.add_argument('--json', help='write the summary JSON here')
+            p.add_argument('--episodes', type=int_in_range(1, 1_000_000), default=10)
+            p.add_argument('--json', help='write the summary JSON here (folder must exist)')
             p.add_argument('--video', help='save the first episode as .mp4 or .gif')
             p.add_argument('--record', help='save every episode as npz in this folder')
     return parser
 
 
+def preflight(args: argparse.Namespace) -> None:
+    """Reject impossible arguments and unwritable outputs before any episode runs.
+
+    Raises:
+        UsageError: naming the argument and what to do.
+    """
+    if args.command == 'render':
+        check_output_dir(args.out, '--out')
+        return
+    last_seed = args.seed + args.episodes - 1
+    if last_seed > SEED_MAX:
+        raise UsageError(
+            f'--seed {args.seed} with --episodes {args.episodes} would reach seed {last_seed}, '
+            f'above {SEED_MAX}; lower --seed'
+        )
+    if args.json:
+        check_output_file(args.json, '--json')
+    if args.video:
+        video = Path(args.video)
+        if video.suffix.lower() not in VIDEO_SUFFIXES:
+            raise UsageError(f'--video must end in {VIDEO_SUFFIXES}, got {video.name!r}')
+        check_output_file(video, '--video')
+        if video.suffix.lower() == '.mp4' and importlib.util.find_spec('imageio_ffmpeg') is None:
+            raise UsageError(
+                f'--video {video}: MP4 needs imageio-ffmpeg (pip install imageio-ffmpeg); '
+                'or pass a .gif path'
+            )
+    if args.record:
+        check_output_dir(args.record, '--record')
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    """Run ``smolvla-sim``; returns the exit status (0 success, 2 bad arguments or sim error)."""
     try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as e:  # argparse: usage error (2) or --help (0), already printed
+        return int(e.code or 0)
+    try:
+        preflight(args)
         return args.func(args)
-    except SimError as e:
+    except (SimError, UsageError) as e:
         print(f'smolvla-sim: error: {e}', file=sys.stderr)
         return 2
 

@@ -172,3 +172,49 @@ def test_dynamixel_ping_read_write_and_faults():
         emu.servos[1].corrupt_replies = 5
         with pytest.raises(SoArmCommError, match='corrupt'):
             bus.read_one(Register.PRESENT_POSITION, 1)
+
+
+def _late_answer_then_fresh_read(emu, bus, read):
+    """Servo 2 answers 0.2 s late once; the next read starts while that answer is in flight."""
+    servo = emu.servo(2)
+    servo.actual_ticks = 2000  # what the late answer carries (the snapshot is taken on receipt)
+    servo.delay_s = 0.2
+    start = time.monotonic()
+    with pytest.raises(SoArmTimeoutError):
+        read()
+    servo.delay_s = 0.0
+    servo.actual_ticks = 3000  # the shaft moves; any answer from now on says 3000
+    # Start the next read 0.15 s in: after the 0.1 s timeout, before the late answer lands at
+    # 0.2 s, so that the late answer reaches the line while this read waits for its own.
+    time.sleep(max(0.0, 0.15 - (time.monotonic() - start)))
+    return read()
+
+
+def test_a_late_answer_is_never_returned_for_the_next_read_one(emu):
+    with FeetechBus(emu.port, retries=0, margin_ms=100) as bus:
+        value = _late_answer_then_fresh_read(
+            emu, bus, lambda: bus.read_one(Register.PRESENT_POSITION, 2)
+        )
+    assert value == 3000
+
+
+def test_a_late_answer_is_never_returned_for_the_next_sync_read(emu):
+    with FeetechBus(emu.port, retries=0, margin_ms=100) as bus:
+        values = _late_answer_then_fresh_read(
+            emu, bus, lambda: bus.read(Register.PRESENT_POSITION, [1, 2, 3])
+        )
+    assert values == {1: 2010, 2: 3000, 3: 2100}
+
+
+def test_dynamixel_late_answer_is_never_returned_for_the_next_read():
+    servos = [EmulatedDynamixel(1), EmulatedDynamixel(2)]
+    with DynamixelEmulator(servos) as emu, DynamixelBus(emu.port, retries=0, margin_ms=100) as bus:
+        emu.servos[2].set(Register.PRESENT_POSITION, 2000)
+        emu.servos[2].delay_s = 0.2
+        start = time.monotonic()
+        with pytest.raises(SoArmTimeoutError):
+            bus.read_one(Register.PRESENT_POSITION, 2)
+        emu.servos[2].delay_s = 0.0
+        emu.servos[2].set(Register.PRESENT_POSITION, 3000)
+        time.sleep(max(0.0, 0.15 - (time.monotonic() - start)))
+        assert bus.read_one(Register.PRESENT_POSITION, 2) == 3000

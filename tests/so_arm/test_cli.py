@@ -174,3 +174,50 @@ def test_cli_as_a_module_and_bad_port(tmp_path):
     )
     assert proc.returncode == 1
     assert 'does not exist' in proc.stderr and 'so-arm find-port' in proc.stderr
+
+
+def _no_prompt(prompt):
+    raise AssertionError(f'prompted before the arguments were checked: {prompt}')
+
+
+@pytest.mark.parametrize(
+    ('argv', 'words'),
+    [
+        (['setup-motors', '--servo-model', 'xyz'], "--servo-model: unknown feetech model 'xyz'"),
+        (
+            ['scan', '--first-id', '-5'],
+            '--first-id: must be an integer in 0..252, got -5',
+        ),
+        (
+            ['scan', '--last-id', '300'],
+            '--last-id: must be an integer in 0..252, got 300',
+        ),
+        (['scan', '--first-id', '9', '--last-id', '3'], '--first-id: 9 is above --last-id 3'),
+        (['read', '--baudrate', '123'], '--baudrate: feetech servos do not support 123'),
+        (['torque', 'off', '--vendor', 'dynamixel', '--baudrate', '500000'], 'support 500000'),
+        (['calibrate', '--calibration', '{file}/arm.json'], 'is a file'),
+    ],
+)
+def test_bad_arguments_exit_2_in_one_line_before_the_port_is_opened(
+    emu, tmp_path, capsys, argv, words
+):
+    a_file = tmp_path / 'a_file'
+    a_file.write_text('x')
+    argv = [a.replace('{file}', str(a_file)) for a in argv]
+    code, _ = run([*argv, '--port', emu.port], _no_prompt)
+    err = capsys.readouterr().err
+    assert code == 2
+    assert len(err.strip().splitlines()) == 1 and words in err, err
+    assert emu.packets == 0  # nothing reached the bus
+    assert all(s.writes == [] for s in emu.servos.values())
+    assert sorted(tmp_path.iterdir()) == [a_file]
+
+
+def test_torque_off_with_a_silent_servo_releases_the_others_and_names_it(calibrated, capsys):
+    emu, _, _ = calibrated
+    assert run(['torque', 'on', '--port', emu.port])[0] == 0
+    emu.servo(4).silent = True
+    code, _ = run(['torque', 'off', '--port', emu.port])
+    assert code == 1
+    assert 'wrist_flex (id 4)' in capsys.readouterr().err
+    assert [emu.servo(i).get(Register.TORQUE_ENABLE) for i in range(1, 7)] == [0, 0, 0, 1, 0, 0]

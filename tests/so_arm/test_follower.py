@@ -21,6 +21,7 @@ from so_arm_driver.errors import (
     SoArmConfigError,
     SoArmModelMismatchError,
     SoArmTimeoutError,
+    SoArmTorqueError,
 )
 from so_arm_driver.follower import ArmConfig, SoFollower, SoLeader
 from so_arm_driver.robots import JOINT_NAMES, SO101
@@ -234,3 +235,28 @@ def test_bad_calibration_files(tmp_path):
         save_calibration({'x': {'id': 1}}, target)  # type: ignore[dict-item]
     assert target.read_text() == 'old'
     assert SO101.joint('gripper').servo_id == 6
+
+
+def test_close_with_a_silent_servo_still_releases_every_other_joint(calibrated):
+    emu, _cal, path = calibrated
+    arm = follower(emu, path)
+    arm.connect()
+    assert all(emu.servo(i).get(Register.TORQUE_ENABLE) == 1 for i in range(1, 7))
+    emu.servo(4).silent = True
+    with pytest.raises(SoArmTorqueError) as info:
+        arm.close()
+    # Servos after the silent one (5, 6) must be released too, not only those before it.
+    assert [emu.servo(i).get(Register.TORQUE_ENABLE) for i in range(1, 7)] == [0, 0, 0, 1, 0, 0]
+    assert 'wrist_flex (id 4)' in str(info.value)
+    assert set(info.value.failures) == {4}
+    assert not arm.is_connected
+    arm.close()  # idempotent: the port is already closed, nothing more to report
+
+
+def test_exception_in_with_block_and_a_silent_servo_keep_the_original_error(calibrated, caplog):
+    emu, _cal, path = calibrated
+    with pytest.raises(RuntimeError, match='controller crashed'), follower(emu, path):
+        emu.servo(4).silent = True
+        raise RuntimeError('controller crashed')
+    assert [emu.servo(i).get(Register.TORQUE_ENABLE) for i in range(1, 7)] == [0, 0, 0, 1, 0, 0]
+    assert 'wrist_flex (id 4)' in caplog.text
