@@ -385,7 +385,7 @@ class ChunkExecutor:
             # chunk is stale: start it now (this is what makes sync mode and g = 0 execute whole
             # chunks instead of dropping the first latency/dt actions).
             times = times + (now - chunk.observation_time_s)
-        tags = [(chunk.chunk_id, i) for i in range(chunk.n)]
+        tags = np.column_stack((np.full(chunk.n, chunk.chunk_id), np.arange(chunk.n)))
         cfg = self.config
         vmax = self._limiter.velocity_limit_rad_s
 
