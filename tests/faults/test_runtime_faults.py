@@ -343,3 +343,35 @@ def test_chunk_while_estop_latched_is_rejected_and_changes_nothing():
     assert ex.submit_chunk(ActionChunk(JOINT_NAMES, np.tile(q + 0.2, (5, 1)), clock.now(), DT))
     clock.advance(DT)
     assert ex.tick(q).state == 'tracking'
+
+
+def test_estop_latched_while_a_tick_computes_holds_that_tick():
+    """Fault: another thread latches the e-stop while a tick is computing its command (here: a
+    log handler reacting to the tick's stall warning) -> Expected: that tick already sends the
+    previous command (state 'estop', no request), not the pre-stop plan."""
+    ex, clock, rec = make(RuntimeConfig(blending='latest'))
+    q = ex.tick(np.zeros(J)).command_rad
+    ex.submit_chunk(chunk_from(ramp(1.0), 0.0, 300, DT))
+    for _ in range(5):
+        clock.advance(DT)
+        q = ex.tick(q).command_rad
+
+    class EstopOnStall(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            if 'stalled' in record.getMessage():
+                ex.emergency_stop('watchdog thread')
+
+    handler = EstopOnStall()
+    logger = logging.getLogger('smolvla_ros.runtime.executor')
+    logger.addHandler(handler)
+    try:
+        clock.advance(3 * DT)
+        n_req = len(rec.requests)
+        out = ex.tick(q)
+    finally:
+        logger.removeHandler(handler)
+    assert ex.estopped
+    assert np.array_equal(out.command_rad, q) and out.state == 'estop' and not out.requested
+    assert len(rec.requests) == n_req
+    clock.advance(DT)
+    assert np.array_equal(ex.tick(q).command_rad, q)
