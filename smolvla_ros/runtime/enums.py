@@ -9,6 +9,9 @@ and ROS Humble runs 3.10), so ``state == 'tracking'``, dictionary look-ups by th
 from __future__ import annotations
 
 import enum
+from typing import TypeVar
+
+_E = TypeVar('_E', bound='_StrValueEnum')
 
 
 class _StrValueEnum(str, enum.Enum):
@@ -22,7 +25,7 @@ class _StrValueEnum(str, enum.Enum):
         return format(str(self.value), spec)
 
     @classmethod
-    def parse(cls, value: str, field: str) -> _StrValueEnum:
+    def parse(cls: type[_E], value: str, field: str) -> _E:
         """The member whose value is ``value``.
 
         Raises:
