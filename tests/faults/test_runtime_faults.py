@@ -122,15 +122,19 @@ def _submit(reason: str, **changes) -> Inject:
 
 
 def test_future_stamped_chunk_is_rejected_and_does_not_lock_out_later_chunks():
-    """Fault: chunk observed 1 h ahead of the executor clock (host clock skew) -> Expected:
-    rejected 'future'; commands, queue and metrics unchanged; later chunks accepted."""
+    """Fault: chunk stamped 1 h ahead (clock skew) -> Expected: rejected 'future', no poisoning.
+
+    Commands, queue and metrics as without it; the policy's later chunks are accepted.
+    """
     skewed = _submit('future', observation_time_s=lambda clock, _: clock.now() + 3600.0)
     _assert_no_effect(skewed, 'future')
 
 
 def test_future_stamped_chunk_beyond_tolerance_is_rejected_within_it_accepted():
-    """Fault: chunk stamped just beyond future_tolerance_s (0.05 s) -> Expected: rejected
-    'future'; one within it is accepted (restamping on a synchronized host)."""
+    """Fault: chunk stamped beyond future_tolerance_s -> Expected: rejected 'future'.
+
+    One stamped within the tolerance (restamping on a synchronized host) is accepted.
+    """
     ex, clock, _ = make(RuntimeConfig(future_tolerance_s=0.05))
     ex.tick(np.zeros(J))
     clock.advance(DT)
@@ -140,9 +144,11 @@ def test_future_stamped_chunk_beyond_tolerance_is_rejected_within_it_accepted():
 
 
 def test_rejected_far_future_chunk_does_not_flood_requests():
-    """Fault: invalid chunk (NaN) stamped 1 h ahead, policy otherwise silent -> Expected:
-    rejected 'non_finite'; the in-flight request is not considered answered, so 120 ticks (4 s,
-    under the 5 s request timeout) send exactly the one start-up request."""
+    """Fault: NaN chunk stamped 1 h ahead -> Expected: rejected 'non_finite', no request flood.
+
+    It is not taken as the answer to the request in flight: 120 ticks (4 s, under the 5 s
+    request timeout) send exactly the one start-up request; no motion.
+    """
     ex, clock, rec = make(RuntimeConfig(request_timeout_s=5.0))
     ex.tick(np.zeros(J))
     assert len(rec.requests) == 1
@@ -158,8 +164,10 @@ def test_rejected_far_future_chunk_does_not_flood_requests():
 
 
 def test_rejected_future_chunk_does_not_flood_requests():
-    """Fault: valid chunk stamped 1 h ahead, policy otherwise silent -> Expected: rejected
-    'future'; exactly one request (the start-up one) in 120 ticks; no motion."""
+    """Fault: valid chunk stamped 1 h ahead -> Expected: rejected 'future', no request flood.
+
+    Exactly one request (the start-up one) in 120 ticks; no motion.
+    """
     ex, clock, rec = make(RuntimeConfig(request_timeout_s=5.0))
     ex.tick(np.zeros(J))
     assert not ex.submit_chunk(chunk_from(ramp(), clock.now() + 3600.0, 10, DT))
@@ -172,9 +180,11 @@ def test_rejected_future_chunk_does_not_flood_requests():
 
 
 def test_chunk_observed_before_estop_never_moves_the_arm_after_reset():
-    """Fault: chunk observed before an e-stop delivered after the reset -> Expected: rejected
-    'before_estop' (also exactly at the e-stop time); the arm holds; a chunk observed after the
-    reset is accepted and moves it."""
+    """Fault: chunk observed before an e-stop, sent after reset -> Expected: 'before_estop'.
+
+    Also exactly at the e-stop time; the arm holds; a chunk observed after the reset is
+    accepted and moves it.
+    """
     ex, clock, _ = make()
     ex.tick(np.zeros(J))
     ex.submit_chunk(chunk_from(ramp(0.6), 0.0, 100, DT))
@@ -209,9 +219,10 @@ def test_chunk_observed_before_estop_never_moves_the_arm_after_reset():
 
 
 def test_host_stall_slows_the_arm_instead_of_one_large_step(caplog):
-    """Fault: the control loop stalls 0.5 s while a joint is 1.5 rad from its target ->
-    Expected: the command after the stall moves no joint more than v_max * tick period
-    (0.1 rad), the stall is counted in metrics.stalls and logged."""
+    """Fault: 0.5 s host stall -> Expected: step <= v_max * tick period, stall counted + logged.
+
+    A joint 1.5 rad from its target moves at most 0.1 rad on the tick after the stall.
+    """
     safety = SafetyConfig.from_robot('so101', acceleration_limit_rad_s2=20.0)
     ex, clock, _ = make(RuntimeConfig(safety=safety, blending='latest'))
     q = ex.tick(np.zeros(J)).command_rad
@@ -233,8 +244,10 @@ def test_host_stall_slows_the_arm_instead_of_one_large_step(caplog):
 
 
 def test_clock_jump_of_an_hour_moves_no_joint_more_than_one_step():
-    """Fault: the executor clock jumps 1 h forward mid-motion -> Expected: no command step above
-    v_max * tick period; the watchdog then holds (no valid chunk for > 3 s)."""
+    """Fault: clock jumps 1 h mid-motion -> Expected: step <= v_max * tick period, then watchdog.
+
+    The watchdog holds: no valid chunk for more than 3 s.
+    """
     ex, clock, _ = make(RuntimeConfig(blending='latest'))
     q = ex.tick(np.zeros(J)).command_rad
     ex.submit_chunk(chunk_from(ramp(2.0), 0.0, 300, DT))
@@ -247,8 +260,10 @@ def test_clock_jump_of_an_hour_moves_no_joint_more_than_one_step():
 
 
 def test_overlong_chunk_is_rejected():
-    """Fault: chunk with 1001 actions (max_chunk_length 1000) -> Expected: rejected 'too_long';
-    commands, queue and metrics unchanged; later chunks accepted."""
+    """Fault: chunk of 1001 actions (bound 1000) -> Expected: rejected 'too_long', no poisoning.
+
+    Commands, queue and metrics as without it; the policy's later chunks are accepted.
+    """
     long = _submit('too_long', actions=lambda _, last: np.tile(last.actions[-1], (1001, 1)))
     _assert_no_effect(long, 'too_long')
 
@@ -295,16 +310,19 @@ def _inf(_, last):
     ],
 )
 def test_bad_chunk_changes_nothing_and_later_chunks_run(reason, changes):
-    """Fault: NaN/inf action, wrong joint names or order, wrong shape, bad dt, non-finite time,
-    duplicate or late chunk -> Expected: rejected with its reason; commands, queue and metrics
-    unchanged; later chunks accepted."""
+    """Fault: malformed, duplicate or late chunk -> Expected: rejected with its reason.
+
+    NaN/inf action, wrong joint names or order, wrong shape, bad dt, non-finite time,
+    duplicate or late: commands, queue and metrics as without it; later chunks accepted.
+    """
     _assert_no_effect(_submit(reason, **changes), reason)
 
 
 def test_invalid_answer_to_the_request_in_flight_allows_a_new_request():
-    """Fault: the policy answers the request in flight with a NaN chunk -> Expected: rejected
-    'non_finite', no motion, and the next tick requests again instead of waiting for the 5 s
-    request timeout."""
+    """Fault: invalid answer to the request in flight -> Expected: 'non_finite', re-request.
+
+    No motion, and the next tick requests again instead of waiting for the 5 s timeout.
+    """
     ex, clock, rec = make(RuntimeConfig(request_timeout_s=5.0))
     ex.tick(np.zeros(J))
     (req,) = rec.requests
@@ -320,8 +338,10 @@ def test_invalid_answer_to_the_request_in_flight_allows_a_new_request():
 
 
 def test_chunk_while_estop_latched_is_rejected_and_changes_nothing():
-    """Fault: chunk delivered while the e-stop is latched -> Expected: rejected 'estop'; the arm
-    holds exactly as without it; after the reset, chunks observed after it are accepted."""
+    """Fault: chunk while the e-stop is latched -> Expected: rejected 'estop', arm holds.
+
+    The arm holds exactly as without it; after the reset, chunks observed after it run.
+    """
 
     clocks = []
 
@@ -346,9 +366,11 @@ def test_chunk_while_estop_latched_is_rejected_and_changes_nothing():
 
 
 def test_estop_latched_while_a_tick_computes_holds_that_tick():
-    """Fault: another thread latches the e-stop while a tick is computing its command (here: a
-    log handler reacting to the tick's stall warning) -> Expected: that tick already sends the
-    previous command (state 'estop', no request), not the pre-stop plan."""
+    """Fault: e-stop latched by another thread mid-tick -> Expected: that tick already holds.
+
+    Here a log handler reacting to the tick's stall warning latches it; the tick sends the
+    previous command (state 'estop', no request), not the pre-stop plan.
+    """
     ex, clock, rec = make(RuntimeConfig(blending='latest'))
     q = ex.tick(np.zeros(J)).command_rad
     ex.submit_chunk(chunk_from(ramp(1.0), 0.0, 300, DT))
