@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
 from smolvla_ros.runtime import (
+    BLEND_MODES,
     ActionChunk,
+    BlendMode,
     ChunkRejectedError,
+    ExecutorState,
     ObservationFilterConfig,
+    RejectReason,
     RuntimeConfig,
+    RuntimeMetrics,
     SafetyConfig,
     validate_chunk,
 )
@@ -88,6 +95,11 @@ def test_safety_defaults_come_from_the_so101_spec():
         dict(blending='smooth'),
         dict(crossfade_s=-1.0),
         dict(request_timeout_s=0.0),
+        dict(future_tolerance_s=-0.01),
+        dict(future_tolerance_s=float('nan')),
+        dict(max_chunk_length=0),
+        dict(max_chunk_length=50.5),
+        dict(max_chunk_length=True),
         dict(observation_filter=ObservationFilterConfig(joint_weights=(1.0, 1.0))),
     ],
 )
@@ -129,3 +141,62 @@ def test_observation_filter_config_rejects_negative_values():
         ObservationFilterConfig(epsilon_rad=-0.1)
     with pytest.raises(ValueError):
         ObservationFilterConfig(joint_weights=(1.0, -1.0))
+
+
+def test_runtime_package_example_runs():
+    """The usage example in smolvla_ros.runtime's docstring is a doctest; it must not rot."""
+    import doctest
+
+    import smolvla_ros.runtime
+
+    result = doctest.testmod(smolvla_ros.runtime, verbose=False)
+    assert result.attempted >= 6 and result.failed == 0
+
+
+def test_enum_values_are_the_documented_strings():
+    """The values cross into the ROS ExecutorStatus message: they are the strings the runtime
+    documents (TickOutput.state, ChunkRejectedError.reason, RuntimeConfig.blending)."""
+    assert {s.value for s in ExecutorState} == {
+        'tracking',
+        'startup',
+        'starved',
+        'watchdog',
+        'estop',
+    }
+    assert {r.value for r in RejectReason} == {
+        'joint_names',
+        'shape',
+        'non_finite',
+        'bad_dt',
+        'bad_time',
+        'too_long',
+        'future',
+        'out_of_order',
+        'estop',
+        'before_estop',
+    }
+    assert BLEND_MODES == ('crossfade', 'latest', 'weighted', 'average', 'conservative')
+
+
+def test_config_accepts_blend_mode_strings_and_stores_the_enum():
+    cfg = RuntimeConfig(blending='latest')
+    assert cfg.blending is BlendMode.LATEST and cfg.blending == 'latest'
+    assert RuntimeConfig(blending=BlendMode.AVERAGE).blending is BlendMode.AVERAGE
+    # str and JSON output stay the bare value
+    assert f'{cfg.blending}' == 'latest' and str(cfg.blending) == 'latest'
+    assert f'{cfg.blending:>8}' == '  latest'
+    assert json.dumps({'blending': cfg.blending}) == '{"blending": "latest"}'
+    with pytest.raises(ValueError, match='blending must be one of crossfade, latest'):
+        RuntimeConfig(blending='smooth')
+
+
+def test_rejection_reason_is_the_enum_and_counts_under_the_plain_string():
+    err = ChunkRejectedError('future', 'skewed clock')
+    assert err.reason is RejectReason.FUTURE and err.reason == 'future'
+    assert '(future)' in str(err)
+    with pytest.raises(ValueError):
+        ChunkRejectedError('unknown_reason', 'x')
+    m = RuntimeMetrics(JOINT_NAMES)
+    m.reject(RejectReason.TOO_LONG)
+    (key,) = m.summary()['chunks_rejected']
+    assert type(key) is str and key == 'too_long'

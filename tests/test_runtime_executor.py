@@ -372,3 +372,11 @@ def test_after_a_watchdog_trip_the_next_chunk_starts_from_its_arrival():
     ex.submit_chunk(chunk_from(ramp(0.3), obs_t, 20, DT, chunk_id=2))
     ex.tick(np.zeros(J))
     assert ex.metrics.actions_dropped_stale == 0  # nothing of it is stale: it was rebased
+
+
+def test_tick_state_is_an_executor_state_equal_to_its_string():
+    from smolvla_ros.runtime import ExecutorState
+
+    ex, _, _ = make()
+    out = ex.tick(np.zeros(J))
+    assert out.state is ExecutorState.STARTUP and out.state == 'startup'

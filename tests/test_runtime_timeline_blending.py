@@ -142,3 +142,97 @@ def test_observation_filter_weighted_distance_and_must_go():
     off = ObservationFilter(ObservationFilterConfig(enabled=False), 2)
     off.mark_processed(np.zeros(2))
     assert off.allows(np.zeros(2), must_go=False)
+
+
+class _ReferenceTimeline:
+    """The timeline rules written the plain way: full np.interp over anchor + every sample."""
+
+    def __init__(self) -> None:
+        self.t: list[float] = []
+        self.q: list[np.ndarray] = []
+        self.tags: list[tuple[int, int]] = []
+        self.anchor = (0.0, np.zeros(2))
+
+    def path(self):
+        return np.array([self.anchor[0], *self.t]), np.vstack([self.anchor[1], *self.q])
+
+    def advance(self, now):
+        pt, pq = self.path()
+        target = np.array([np.interp(now, pt, pq[:, j]) for j in range(2)])
+        consumed = [g for t, g in zip(self.t, self.tags, strict=True) if t <= now]
+        keep = [i for i, t in enumerate(self.t) if t > now]
+        self.t = [self.t[i] for i in keep]
+        self.q = [self.q[i] for i in keep]
+        self.tags = [self.tags[i] for i in keep]
+        return target, consumed
+
+    def merge(self, times, values, tags, now):
+        pt, pq = self.path()
+        fresh = [i for i, t in enumerate(times) if t > now]
+        new_q = []
+        for i in fresh:
+            if self.t and times[i] <= self.t[-1]:  # overlap: average with the old path
+                old = np.array([np.interp(times[i], pt, pq[:, j]) for j in range(2)])
+                new_q.append(0.5 * (values[i] + old))
+            else:
+                new_q.append(values[i])
+        keep = [i for i, t in enumerate(self.t) if t <= now]
+        self.t = [self.t[i] for i in keep] + [times[i] for i in fresh]
+        self.q = [self.q[i] for i in keep] + new_q
+        self.tags = [self.tags[i] for i in keep] + [tags[i] for i in fresh]
+
+
+def _average(t, new, old, old_end):
+    covered = (t <= old_end)[:, None]
+    return np.where(covered, 0.5 * (new + np.where(covered, old, 0.0)), new)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    ops=st.lists(
+        st.one_of(
+            st.tuples(st.just('tick'), st.sampled_from([0.0, 0.01, 1 / 30, 0.1, 0.5])),
+            st.tuples(
+                st.just('merge'),
+                st.floats(-0.3, 0.2),  # first sample time relative to now, s
+                st.integers(1, 30),  # n
+                st.sampled_from([0.02, 1 / 30, 0.1]),  # dt
+                st.floats(-2.0, 2.0),  # level, rad
+            ),
+        ),
+        max_size=60,
+    )
+)
+def test_timeline_matches_the_plain_reference(ops):
+    """The indexed timeline (binary search, read position) gives the same commands, consumed
+    samples, queue lengths and tags as full interpolation over every sample."""
+    tl, ref = ActionTimeline(2), _ReferenceTimeline()
+    now = 0.0
+    tl.set_anchor(now, np.zeros(2))
+    for cid, op in enumerate(ops):
+        if op[0] == 'tick':
+            now += op[1]
+            got, got_consumed = tl.advance(now)
+            want, want_consumed = ref.advance(now)
+            assert np.allclose(got, want, rtol=0, atol=1e-12)
+            assert got_consumed == want_consumed
+            tl.set_anchor(now, got)
+            ref.anchor = (now, got.copy())
+        else:
+            _, offset, n, dt, level = op
+            times = now + offset + dt * np.arange(n)
+            values = level + 0.1 * np.arange(n)[:, None] * np.array([1.0, -1.0])
+            tags = [(cid, i) for i in range(n)]
+            tl.merge(times, values, tags, now, _average)
+            ref.merge(list(times), list(values), tags, now)
+        assert tl.tags == ref.tags
+        assert len(tl) == len(ref.t)
+        assert tl.remaining(now) == sum(t > now for t in ref.t)
+        assert np.array_equal(tl.times_s, np.array(ref.t, dtype=np.float64).reshape(-1))
+        assert tl.end_time_s == (ref.t[-1] if ref.t else float('-inf'))
+        assert np.allclose(tl.peek(now + 0.05), _peek(ref, now + 0.05), rtol=0, atol=1e-12)
+
+
+def _peek(ref: _ReferenceTimeline, t: float) -> np.ndarray:
+    pt, pq = ref.path()
+    return np.array([np.interp(t, pt, pq[:, j]) for j in range(2)])

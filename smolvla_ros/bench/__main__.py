@@ -45,7 +45,7 @@ def _parser() -> argparse.ArgumentParser:
     a.add_argument('--latency-median', type=float, default=0.35, help='seconds')
     a.add_argument('--latency-sigma', type=float, default=0.1, help='log-normal sigma')
     a.add_argument('--g', type=float, default=0.7)
-    a.add_argument('--blending', choices=BLEND_MODES, default='crossfade')
+    a.add_argument('--blending', choices=[m.value for m in BLEND_MODES], default='crossfade')
     a.add_argument('--tick-rate', type=float, default=30.0, help='Hz')
     a.add_argument('--sim', choices=sorted(SIM_ARMS), default='kinematic')
     a.add_argument('--seed', type=int, default=0)

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from smolvla_ros.runtime.enums import BlendMode
+
 # Weight of the NEW chunk for LeRobot's constant-weight aggregate functions (same for every
 # overlapping sample), kept for comparison with the crossfade.
 CONSTANT_NEW_WEIGHT: dict[str, float] = {
@@ -46,7 +48,7 @@ def crossfade_window_s(
 
 
 def new_chunk_weights(
-    mode: str, times_s: np.ndarray, now_s: float, old_end_s: float, window_s: float
+    mode: BlendMode | str, times_s: np.ndarray, now_s: float, old_end_s: float, window_s: float
 ) -> np.ndarray:
     """Weight of the new chunk at each of its sample times, shape (k,), values in [0, 1].
 
@@ -73,7 +75,7 @@ def new_chunk_weights(
 
 
 def blend(
-    mode: str,
+    mode: BlendMode | str,
     times_s: np.ndarray,
     new_rad: np.ndarray,
     old_rad: np.ndarray,
@@ -86,7 +88,7 @@ def blend(
     """Blend the new samples with the queued trajectory evaluated at the same times.
 
     Args:
-        mode: a blending mode (see ``smolvla_ros.runtime.config.BLEND_MODES``).
+        mode: a BlendMode or its string value.
         times_s: the new samples' times, seconds, shape (k,), all after ``now_s``.
         new_rad: the new chunk at those times, shape (k, J).
         old_rad: the queued trajectory at those times, shape (k, J); rows after ``old_end_s`` are

@@ -48,13 +48,24 @@ class ActionChunk:
         return self.observation_time_s + self.dt_s * np.arange(1, self.n + 1, dtype=np.float64)
 
 
-def validate_chunk(chunk: ActionChunk, joint_names: tuple[str, ...]) -> None:
+def validate_chunk(
+    chunk: ActionChunk, joint_names: tuple[str, ...], max_length: int | None = None
+) -> None:
     """Check a chunk against the executor's joint order; the single place for chunk rules.
+
+    The checks that need the executor's clock or state ('future', 'out_of_order', 'estop',
+    'before_estop') are made by ``ChunkExecutor.submit_chunk``.
+
+    Args:
+        chunk: the chunk to check.
+        joint_names: the executor's command order.
+        max_length: most actions allowed (``RuntimeConfig.max_chunk_length``); None: no bound.
 
     Raises:
         ChunkRejectedError: with reason 'joint_names' (names or order differ), 'shape' (not
-            n x J with n >= 1), 'non_finite' (NaN or inf action), 'bad_dt' (dt not finite > 0) or
-            'bad_time' (observation time or latency not finite).
+            n x J with n >= 1), 'too_long' (more than ``max_length`` actions), 'non_finite' (NaN
+            or inf action), 'bad_dt' (dt not finite > 0) or 'bad_time' (observation time or
+            latency not finite).
     """
     if tuple(chunk.joint_names) != tuple(joint_names):
         raise ChunkRejectedError(
@@ -68,6 +79,12 @@ def validate_chunk(chunk: ActionChunk, joint_names: tuple[str, ...]) -> None:
             'shape',
             f'chunk {chunk.chunk_id} actions have shape {a.shape}; expected (n >= 1, '
             f'{len(joint_names)})',
+        )
+    if max_length is not None and a.shape[0] > max_length:
+        raise ChunkRejectedError(
+            'too_long',
+            f'chunk {chunk.chunk_id} has {a.shape[0]} actions; at most {max_length} are accepted '
+            '(RuntimeConfig.max_chunk_length). Send shorter chunks or raise the bound.',
         )
     if not np.all(np.isfinite(a)):
         bad = sorted({joint_names[j] for j in np.argwhere(~np.isfinite(a))[:, 1]})

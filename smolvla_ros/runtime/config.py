@@ -9,15 +9,12 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+from smolvla_ros.runtime.enums import BlendMode
 from so_arm_driver.robots import RobotSpec, robot_spec
 
-# Blending of an arriving chunk with the queued one over their time overlap.
-#   crossfade:     weight of the new chunk ramps 0 -> 1 over the overlap (default; no seam jump)
-#   latest:        the new chunk replaces the queue (LeRobot 'latest_only')
-#   weighted:      0.3 * old + 0.7 * new (LeRobot 'weighted_average', its default)
-#   average:       0.5 * old + 0.5 * new (LeRobot 'average')
-#   conservative:  0.7 * old + 0.3 * new (LeRobot 'conservative')
-BLEND_MODES: tuple[str, ...] = ('crossfade', 'latest', 'weighted', 'average', 'conservative')
+# Blending modes of an arriving chunk with the queued one, documented on BlendMode. The members
+# are strs, so argparse choices and comparisons with plain strings keep working.
+BLEND_MODES: tuple[BlendMode, ...] = tuple(BlendMode)
 RUNTIME_MODES: tuple[str, ...] = ('async', 'sync')
 
 
@@ -131,21 +128,33 @@ class RuntimeConfig:
             queue is empty and hold still until the chunk arrives; identical to async with g = 0).
         g: request the next chunk when the remaining fraction of the current chunk falls to g,
             in [0, 1]. 0.7 as in the SmolVLA paper.
-        blending: one of BLEND_MODES.
+        blending: a BlendMode or its string value ('crossfade', ...); stored as the BlendMode.
         crossfade_s: minimum crossfade length, seconds; the crossfade also lengthens so the blend
             adds at most half the velocity limit, and never outlasts the queued chunk.
         request_timeout_s: a request unanswered this long is considered lost (counted) and a new
             one may be sent, seconds.
         history_len: samples kept in each metrics time series (ring buffers).
+        future_tolerance_s: a chunk whose observation time is later than the executor's clock by
+            more than this is rejected ('future'), seconds. Observation times come from the
+            executor's own clock (ObservationSnapshot.time_s), so an honest chunk is never in
+            the future; the tolerance only absorbs restamping by a policy host whose clock is
+            synchronized to the robot's (NTP/PTP on a LAN keeps that within a few ms). It must
+            stay small: an accepted chunk stamped d seconds ahead blocks every honest chunk as
+            out of order for d seconds, so 0.05 s bounds that to under two 30 Hz ticks.
+        max_chunk_length: most actions a chunk may carry ('too_long' beyond), >= 1. SmolVLA's
+            chunk is 50; 1000 leaves room for long-horizon policies while bounding the cost of
+            the merge tick (blending is linear in the chunk length).
     """
 
     tick_rate_hz: float = 30.0
     mode: str = 'async'
     g: float = 0.7
-    blending: str = 'crossfade'
+    blending: BlendMode | str = BlendMode.CROSSFADE
     crossfade_s: float = 0.3
     request_timeout_s: float = 5.0
     history_len: int = 20_000
+    future_tolerance_s: float = 0.05
+    max_chunk_length: int = 1000
     observation_filter: ObservationFilterConfig = field(default_factory=ObservationFilterConfig)
     safety: SafetyConfig = field(default_factory=SafetyConfig.from_robot)
 
@@ -157,13 +166,23 @@ class RuntimeConfig:
             raise ValueError(f'mode must be one of {RUNTIME_MODES}, got {self.mode!r}')
         if not (math.isfinite(self.g) and 0 <= self.g <= 1):
             raise ValueError(f'g (queue threshold) must lie in [0, 1], got {self.g}')
-        if self.blending not in BLEND_MODES:
-            raise ValueError(f'blending must be one of {BLEND_MODES}, got {self.blending!r}')
+        object.__setattr__(self, 'blending', BlendMode.parse(self.blending, 'blending'))
         if not (math.isfinite(self.crossfade_s) and self.crossfade_s >= 0):
             raise ValueError(f'crossfade_s must be >= 0 seconds, got {self.crossfade_s}')
         _positive('request_timeout_s', self.request_timeout_s)
         if self.history_len < 1:
             raise ValueError(f'history_len must be >= 1, got {self.history_len}')
+        if not (math.isfinite(self.future_tolerance_s) and self.future_tolerance_s >= 0):
+            raise ValueError(
+                f'future_tolerance_s must be a finite number >= 0 seconds, got '
+                f'{self.future_tolerance_s!r}'
+            )
+        if isinstance(self.max_chunk_length, bool) or not isinstance(self.max_chunk_length, int):
+            raise ValueError(
+                f'max_chunk_length must be an int (actions), got {self.max_chunk_length!r}'
+            )
+        if self.max_chunk_length < 1:
+            raise ValueError(f'max_chunk_length must be >= 1 action, got {self.max_chunk_length}')
         weights = self.observation_filter.joint_weights
         if weights is not None and len(weights) != len(self.safety.joint_names):
             raise ValueError(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from smolvla_ros.runtime.enums import RejectReason
+
 
 class ChunkRuntimeError(Exception):
     """Base class of every error the async runtime raises."""
@@ -10,11 +12,18 @@ class ChunkRuntimeError(Exception):
 class ChunkRejectedError(ChunkRuntimeError, ValueError):
     """An action chunk failed validation; nothing was queued.
 
+    Args:
+        reason: a RejectReason or its string value.
+        message: what was wrong and what to do.
+
     Attributes:
-        reason: a short machine-readable code ('joint_names', 'shape', 'non_finite', 'bad_dt',
-            'bad_time', 'out_of_order', 'estop') used as the key of the rejection counters.
+        reason: the :class:`RejectReason` (a ``str``, so ``reason == 'future'`` holds); its value
+            is the key of the rejection counters.
+
+    Raises:
+        ValueError: ``reason`` is not a RejectReason value.
     """
 
-    def __init__(self, reason: str, message: str) -> None:
-        super().__init__(f'action chunk rejected ({reason}): {message}')
-        self.reason = reason
+    def __init__(self, reason: RejectReason | str, message: str) -> None:
+        self.reason = RejectReason(reason)
+        super().__init__(f'action chunk rejected ({self.reason.value}): {message}')

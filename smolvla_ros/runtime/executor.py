@@ -13,6 +13,7 @@ flight, observation filter with must-go on an empty queue).
 from __future__ import annotations
 
 import logging
+import math
 import threading
 from collections import deque
 from collections.abc import Callable
@@ -24,6 +25,7 @@ from smolvla_ros.runtime.blending import blend
 from smolvla_ros.runtime.chunk import ActionChunk, validate_chunk
 from smolvla_ros.runtime.clock import Clock
 from smolvla_ros.runtime.config import RuntimeConfig
+from smolvla_ros.runtime.enums import ExecutorState, RejectReason
 from smolvla_ros.runtime.errors import ChunkRejectedError
 from smolvla_ros.runtime.metrics import RuntimeMetrics
 from smolvla_ros.runtime.observation_filter import ObservationFilter
@@ -31,6 +33,10 @@ from smolvla_ros.runtime.safety import SafetyLimiter
 from smolvla_ros.runtime.timeline import ActionTimeline
 
 _LOG = logging.getLogger(__name__)
+
+# A tick more than this many periods after the previous one is a host stall: at least one whole
+# period was missed (ordinary jitter stays well below). Counted in metrics.stalls and logged.
+STALL_PERIODS = 2.0
 
 
 @dataclass(frozen=True)
@@ -62,16 +68,16 @@ class TickOutput:
     Attributes:
         time_s: tick time, seconds.
         command_rad: the command to send, radians, shape (J,).
-        state: 'tracking' (following a chunk), 'startup' (no chunk yet; holding), 'starved'
-            (queue ran empty; holding), 'watchdog' (no valid chunk for too long; holding) or
-            'estop' (latched emergency stop; holding).
+        state: an ExecutorState (a str): 'tracking' (following a chunk), 'startup' (no chunk
+            yet; holding), 'starved' (queue ran empty; holding), 'watchdog' (no valid chunk for
+            too long; holding) or 'estop' (latched emergency stop; holding).
         queue_length: actions still queued for after ``time_s``.
         requested: a chunk request was sent on this tick.
     """
 
     time_s: float
     command_rad: np.ndarray
-    state: str
+    state: ExecutorState
     queue_length: int
     requested: bool
 
@@ -99,15 +105,22 @@ class ChunkExecutor:
         names = config.joint_names
         self._j = len(names)
         self.metrics = RuntimeMetrics(names, config.history_len)
-        self._limiter = SafetyLimiter(config.safety, self.metrics.count_clamps)
+        self._limiter = SafetyLimiter(
+            config.safety, self.metrics.count_clamps, config.tick_period_s
+        )
         self._filter = ObservationFilter(config.observation_filter, self._j)
         self._timeline = ActionTimeline(self._j)
         self._lock = threading.Lock()
         self._inbox: deque[ActionChunk] = deque()
         self._estop = False
         self._estop_reason = ''
+        # executor-clock time of the last emergency stop: nothing observed at or before it may
+        # move the arm after the reset
+        self._estop_t = float('-inf')
         self._rearm = True  # next tick anchors at the measured position and soft-starts
-        self._newest_obs_t = float('-inf')  # newest observation time submitted (order check)
+        # Both only ever hold plausible times (not after now + future_tolerance_s when recorded),
+        # so a chunk stamped far ahead by a skewed clock cannot poison the checks of later ones.
+        self._newest_obs_t = float('-inf')  # newest observation time accepted (order check)
         self._rejected_answer_t = float('-inf')  # newest observation time of a rejected chunk
         # tick-thread state
         self._prev_cmd = np.zeros(self._j)
@@ -130,6 +143,11 @@ class ChunkExecutor:
             chunk: the policy output.
             strict: raise instead of returning False on rejection.
 
+        Besides :func:`validate_chunk`'s rules, the chunk is judged against the executor's own
+        clock: rejected while the e-stop is latched ('estop'), when observed at or before the last
+        e-stop ('before_estop'), when observed more than ``config.future_tolerance_s`` after now
+        ('future') and when not newer than an accepted chunk ('out_of_order').
+
         Returns:
             True if queued for merging; False if rejected (the reason is counted in
             ``metrics.chunks_rejected`` and logged).
@@ -137,16 +155,35 @@ class ChunkExecutor:
         Raises:
             ChunkRejectedError: only with ``strict=True``, for the same rejections.
         """
+        now = self._clock.now()
+        latest_plausible = now + self.config.future_tolerance_s
         try:
-            validate_chunk(chunk, self.config.joint_names)
+            validate_chunk(chunk, self.config.joint_names, self.config.max_chunk_length)
+            t_obs = chunk.observation_time_s
             with self._lock:
                 if self._estop:
                     raise ChunkRejectedError(
-                        'estop', f'emergency stop latched ({self._estop_reason}); reset it first'
+                        RejectReason.ESTOP,
+                        f'emergency stop latched ({self._estop_reason}); reset it first',
                     )
-                if chunk.observation_time_s <= self._newest_obs_t:
+                if t_obs <= self._estop_t:
                     raise ChunkRejectedError(
-                        'out_of_order',
+                        RejectReason.BEFORE_ESTOP,
+                        f'chunk {chunk.chunk_id} was computed from an observation at '
+                        f'{t_obs:.6f} s, not after the last emergency stop ({self._estop_t:.6f} '
+                        's): a plan made before the stop never runs after it. Request a new one.',
+                    )
+                if t_obs > latest_plausible:
+                    raise ChunkRejectedError(
+                        RejectReason.FUTURE,
+                        f'chunk {chunk.chunk_id} claims an observation at {t_obs:.6f} s, '
+                        f'{t_obs - now:.3f} s after the executor clock ({now:.6f} s; tolerance '
+                        f'{self.config.future_tolerance_s} s). Stamp chunks with '
+                        'ObservationSnapshot.time_s or synchronize the policy host clock.',
+                    )
+                if t_obs <= self._newest_obs_t:
+                    raise ChunkRejectedError(
+                        RejectReason.OUT_OF_ORDER,
                         f'chunk {chunk.chunk_id} was computed from an observation at '
                         f'{chunk.observation_time_s:.6f} s, not newer than one already received '
                         f'({self._newest_obs_t:.6f} s): duplicate or late delivery',
@@ -156,9 +193,12 @@ class ChunkExecutor:
             return True
         except ChunkRejectedError as e:
             self.metrics.reject(e.reason)
-            if np.isfinite(chunk.observation_time_s):
+            t_obs = chunk.observation_time_s
+            # A rejected answer to the request in flight lets the next tick request again; only
+            # a plausible time may count as one, or a chunk stamped far ahead would mark every
+            # later request as answered and the executor would request on every tick.
+            if math.isfinite(t_obs) and t_obs <= latest_plausible:
                 with self._lock:
-                    t_obs = chunk.observation_time_s
                     self._rejected_answer_t = max(self._rejected_answer_t, t_obs)
             _LOG.warning('%s', e)
             if strict:
@@ -167,14 +207,18 @@ class ChunkExecutor:
 
     def emergency_stop(self, reason: str = 'requested') -> None:
         """Latch the emergency stop: hold the last command, drop the queue, reject chunks and
-        send no requests until :meth:`reset_emergency_stop`. Idempotent."""
+        send no requests until :meth:`reset_emergency_stop`. Idempotent; each call moves the
+        recorded e-stop time (executor clock) forward, and chunks observed at or before it are
+        rejected ('before_estop') after the reset."""
+        now = self._clock.now()
         with self._lock:
+            self._estop_t = max(self._estop_t, now)
             if self._estop:
                 return
             self._estop = True
             self._estop_reason = reason
             for _ in self._inbox:
-                self.metrics.reject('estop')
+                self.metrics.reject(RejectReason.ESTOP)
             self._inbox.clear()
         self.metrics.add(estops=1)
         _LOG.error('emergency stop: %s', reason)
@@ -229,7 +273,16 @@ class ChunkExecutor:
         m.add(ticks=1)
         if rearm:
             self._start_from(measured, now)
-        dt = now - self._prev_t if now > self._prev_t else self.config.tick_period_s
+        period = self.config.tick_period_s
+        dt = now - self._prev_t if now > self._prev_t else period
+        if dt > STALL_PERIODS * period:
+            m.add(stalls=1)
+            _LOG.warning(
+                'control loop stalled: %.3f s since the last tick (period %.3f s); this command '
+                'moves at most one period at the velocity limit',
+                dt,
+                period,
+            )
 
         # What the queued path alone would command now: the reference for the seam jump, so the
         # metric measures the discontinuity a merge introduces, not lag left by earlier clamps.
@@ -241,13 +294,13 @@ class ChunkExecutor:
         if self._in_flight is not None and rejected_answer_t >= self._in_flight[1]:
             self._in_flight = None  # the answer came back invalid: allow a new request
 
-        state = 'tracking'
+        state = ExecutorState.TRACKING
         if estop:
             dropped = self._timeline.clear()
             m.add(actions_superseded=dropped)
             self._in_flight = None
             self._hold_since = now if self._hold_since is None else self._hold_since
-            state = 'estop'
+            state = ExecutorState.ESTOP
         elif (
             self._last_valid_t is not None
             and not self._watchdog_tripped
@@ -262,21 +315,22 @@ class ChunkExecutor:
             )
 
         had_samples = len(self._timeline) > 0
-        if state == 'estop' or not had_samples:
+        if state == ExecutorState.ESTOP or not had_samples:
             target, consumed = self._prev_cmd.copy(), []
-            if state != 'estop':
-                state = (
-                    'startup'
-                    if not self._seen_chunk
-                    else ('watchdog' if self._watchdog_tripped else 'starved')
-                )
+            if state != ExecutorState.ESTOP:
+                if not self._seen_chunk:
+                    state = ExecutorState.STARTUP
+                elif self._watchdog_tripped:
+                    state = ExecutorState.WATCHDOG
+                else:
+                    state = ExecutorState.STARVED
         else:
             target, consumed = self._timeline.advance(now)
             if not len(self._timeline):
                 self._hold_since = now  # the queue ran dry: the robot holds from here
-        if state == 'startup':
+        if state == ExecutorState.STARTUP:
             m.add(startup_ticks=1)
-        elif state in ('starved', 'watchdog'):
+        elif state in (ExecutorState.STARVED, ExecutorState.WATCHDOG):
             m.add(starvation_ticks=1)
         m.add(actions_executed=len(consumed))
 
@@ -290,9 +344,16 @@ class ChunkExecutor:
             soft_start=self._soft_start,
             tracking=had_samples,
         )
+        with self._lock:
+            latched_during_tick = self._estop and not estop
+        if latched_during_tick:
+            # an e-stop latched while this tick ran: hold instead of sending a command planned
+            # before it (the next tick drops the queue)
+            cmd, state, estop = self._prev_cmd.copy(), ExecutorState.ESTOP, True
         if self._soft_start and had_samples and np.allclose(cmd, target, rtol=0, atol=1e-9):
             self._soft_start = False
-        self._prev_vel = (cmd - self._prev_cmd) / dt
+        # the same effective dt as the limiter used, so the acceleration clamp stays consistent
+        self._prev_vel = (cmd - self._prev_cmd) / self._limiter.effective_dt(dt)
         self._prev_cmd = cmd
         self._prev_t = now
         self._timeline.set_anchor(now, cmd)
@@ -324,7 +385,7 @@ class ChunkExecutor:
             # chunk is stale: start it now (this is what makes sync mode and g = 0 execute whole
             # chunks instead of dropping the first latency/dt actions).
             times = times + (now - chunk.observation_time_s)
-        tags = [(chunk.chunk_id, i) for i in range(chunk.n)]
+        tags = np.column_stack((np.full(chunk.n, chunk.chunk_id), np.arange(chunk.n)))
         cfg = self.config
         vmax = self._limiter.velocity_limit_rad_s
 

@@ -45,6 +45,7 @@ class RuntimeMetrics:
         self.watchdog_trips = 0
         self.estops = 0
         self.overruns = 0  # deadlines the loop missed entirely
+        self.stalls = 0  # ticks more than two periods after the previous one (host stall)
         self.clamp_counts: dict[str, Counter[str]] = {k: Counter() for k in CLAMP_KINDS}
         self.seam_jumps_rad: deque[float] = deque(maxlen=history_len)
         self.tick_jitter_s: deque[float] = deque(maxlen=history_len)
@@ -68,9 +69,10 @@ class RuntimeMetrics:
                 setattr(self, name, getattr(self, name) + n)
 
     def reject(self, reason: str) -> None:
-        """Count a rejected chunk under ``reason``."""
+        """Count a rejected chunk under ``reason`` (a RejectReason or its value; the key is the
+        plain string value so the summary stays JSON of plain strings)."""
         with self._lock:
-            self.chunks_rejected[reason] += 1
+            self.chunks_rejected[str(reason)] += 1
 
     def record(self, series: str, value: Any) -> None:
         """Append ``value`` to the time series ``series``."""
@@ -107,6 +109,7 @@ class RuntimeMetrics:
                 'watchdog_trips': self.watchdog_trips,
                 'estops': self.estops,
                 'overruns': self.overruns,
+                'stalls': self.stalls,
                 'clamps': {k: dict(c) for k, c in self.clamp_counts.items()},
                 'max_seam_jump_rad': max(seams) if seams else 0.0,
                 'tick_jitter_p50_ms': _percentile(jitter_ms, 50),

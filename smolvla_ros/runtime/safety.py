@@ -6,6 +6,7 @@ soft start and the latched emergency stop are states of the executor; their spee
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import numpy as np
@@ -22,15 +23,32 @@ class SafetyLimiter:
         config: limits per joint.
         count: called as ``count(kind, mask)`` for each kind ('position', 'velocity',
             'acceleration') with a boolean mask of the joints clamped in this command.
+        tick_period_s: the nominal command period, seconds (> 0). No command moves a joint more
+            than its velocity limit times this, however long ago the previous command was.
+
+    Raises:
+        ValueError: ``tick_period_s`` is not a finite number > 0.
     """
 
-    def __init__(self, config: SafetyConfig, count: ClampCounter) -> None:
+    def __init__(self, config: SafetyConfig, count: ClampCounter, tick_period_s: float) -> None:
+        if not (math.isfinite(tick_period_s) and tick_period_s > 0):
+            raise ValueError(f'tick_period_s must be a finite number > 0, got {tick_period_s!r}')
         self.config = config
+        self.tick_period_s = float(tick_period_s)
         self._lo = np.asarray(config.lower_rad)
         self._hi = np.asarray(config.upper_rad)
         self._vmax = np.asarray(config.velocity_limit_rad_s)
         self._amax = np.asarray(config.acceleration_limit_rad_s2)
         self._count = count
+
+    def effective_dt(self, dt_s: float) -> float:
+        """The time step the limits are applied over: ``min(dt_s, tick_period_s)``, seconds.
+
+        After a host stall (dt_s of several periods) the servo has long reached the previous
+        command; allowing v_max * dt_s would send it one large jump. Capping the step at one
+        period's worth makes a stalled host slow the arm down instead.
+        """
+        return min(float(dt_s), self.tick_period_s)
 
     @property
     def velocity_limit_rad_s(self) -> np.ndarray:
@@ -55,14 +73,20 @@ class SafetyLimiter:
         against an overshoot from the acceleration clamp. A joint that starts outside its limits
         (measured position after calibration drift) is ramped in, never snapped.
 
+        Here dt is :meth:`effective_dt` (``dt_s`` capped at the tick period), for the velocity
+        and the acceleration clamp alike, so no command steps more than v_max * tick period and
+        consecutive steps differ by at most a_max * tick period^2, whatever the clock does. The
+        caller must compute ``prev_vel_rad_s`` with the same effective dt.
+
         Args:
             target_rad: planned command, shape (J,).
             prev_cmd_rad: previous command, shape (J,).
             prev_vel_rad_s: previous command velocity, rad/s, shape (J,).
-            dt_s: time since the previous command, seconds (> 0).
+            dt_s: time since the previous command, seconds (> 0; capped at the tick period).
             soft_start: use the reduced soft-start speed.
             tracking: False for holds, which skip the acceleration clamp (a hold is a stop).
         """
+        dt_s = self.effective_dt(dt_s)
         goal = np.clip(target_rad, self._lo, self._hi)
         self._count('position', goal != target_rad)
         vmax = self._vmax * (self.config.soft_start_speed_fraction if soft_start else 1.0)
