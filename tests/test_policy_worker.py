@@ -282,8 +282,14 @@ def test_latest_frames_keeps_the_newest_and_checks_age_and_future():
     frames = LatestFrames(future_tolerance_s=0.01)
     assert frames.put(Frame('top', RGB, 1.0, 1))
     assert frames.put(Frame('top', RGB, 2.0, 2))
-    assert not frames.put(Frame('top', RGB, 1.5, 3))  # late delivery of an older frame
+    assert not frames.put(Frame('top', RGB, 1.5, 1))  # late delivery of an older frame
     assert frames.get('top').sequence == 2 and frames.out_of_order == 1
+    # A later frame after a wrongly future-stamped one, and a restarted source, are stored.
+    assert frames.put(Frame('wrist', RGB, 9.0, 5)) and frames.put(Frame('wrist', RGB, 2.0, 6))
+    assert frames.put(Frame('side', RGB, 1.0, 40)) and frames.put(Frame('side', RGB, 2.0, 0))
+    assert frames.get('wrist').sequence == 6 and frames.get('side').sequence == 0
+    frames = LatestFrames(future_tolerance_s=0.01)
+    frames.put(Frame('top', RGB, 2.0, 2))
     assert frames.get('wrist') is None
     assert frames.select(['top'], now_s=2.05, max_age_s=0.1)['top'].sequence == 2
     with pytest.raises(FrameSelectionError) as e:

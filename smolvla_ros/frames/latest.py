@@ -65,8 +65,11 @@ class LatestFrames:
     def put(self, frame: Frame) -> bool:
         """Store ``frame`` as its slot's newest (callable from any thread; the FramePump sink).
 
-        A frame captured before the one already stored for its slot is ignored (a late
-        delivery must not replace a newer view) and counted in ``out_of_order``.
+        A frame that is older than the stored one by both capture time and sequence number is
+        ignored (a late delivery must not replace a newer view) and counted in
+        ``out_of_order``. Either one alone does not suffice: a source that restarts counts from
+        0 again, and a frame stamped in the future by a wrong clock must not block the correct
+        frames that follow it.
 
         Returns:
             True when stored, False when ignored as older than the stored one.
@@ -80,7 +83,11 @@ class LatestFrames:
             )
         with self._lock:
             old = self._frames.get(frame.slot)
-            if old is not None and frame.capture_time_s < old.capture_time_s:
+            if (
+                old is not None
+                and frame.capture_time_s < old.capture_time_s
+                and frame.sequence < old.sequence
+            ):
                 self._out_of_order += 1
                 return False
             self._frames[frame.slot] = frame

@@ -19,6 +19,8 @@ from __future__ import annotations
 import math
 import os
 import tempfile
+import zipfile
+import zlib
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -157,7 +159,7 @@ class ReplayPolicy:
                 if missing:
                     raise ReplayError(f'{p} lacks the array(s) {sorted(missing)}')
                 raw = (data['actions'], data['joint_names'].tolist(), float(data['dt_s']))
-        except (OSError, ValueError, KeyError) as e:
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, zlib.error) as e:
             if isinstance(e, ReplayError):
                 raise
             raise ReplayError(f'cannot read replay file {p}: {e}') from e

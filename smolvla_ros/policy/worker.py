@@ -114,7 +114,8 @@ class WorkerConfig:
 
 @dataclass(frozen=True)
 class WorkerStatus:
-    """A snapshot of the worker's state; the fields of PolicyStatus.msg where they apply.
+    """A snapshot of the worker's state (mappings are copies); PolicyStatus.msg's fields where
+    they apply.
 
     Attributes:
         mode: 'idle', 'running' (a request is queued or computing), 'fault' (the last request
@@ -385,16 +386,12 @@ class PolicyWorker:
                 instruction=self._instruction,
                 requests=self._requests,
                 requests_replaced=self._replaced,
-                requests_refused=MappingProxyType(
-                    {r: self._refused.get(r, 0) for r in REFUSAL_REASONS}
-                ),
+                requests_refused={r: self._refused.get(r, 0) for r in REFUSAL_REASONS},
                 chunks_produced=self._produced,
                 chunks_submitted=self._submitted,
                 chunks_rejected=self._rejected,
                 inference_errors=self._inference_errors,
-                invalid_outputs=MappingProxyType(
-                    {r: self._invalid.get(r, 0) for r in ('shape', 'non_finite')}
-                ),
+                invalid_outputs={r: self._invalid.get(r, 0) for r in ('shape', 'non_finite')},
                 last_latency_s=lat[-1] if lat else math.nan,
                 median_latency_s=statistics.median(lat) if lat else math.nan,
                 image_age_s=self._image_age,

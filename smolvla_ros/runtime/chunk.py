@@ -5,7 +5,6 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from types import MappingProxyType
 
 import numpy as np
 
@@ -32,7 +31,7 @@ class ActionChunk:
             same clock as ``observation_time_s`` (empty when the policy used no camera). The
             joint state's time is ``observation_time_s``; the frames may be older, and how much
             older is what ``oldest_frame_time_s`` and the policy status report. Stored as a
-            read-only mapping.
+            copy (a plain dict, so chunks pickle and deep-copy); do not mutate it.
     """
 
     joint_names: tuple[str, ...]
@@ -56,7 +55,7 @@ class ActionChunk:
                 f'chunk {self.chunk_id}: frame_times_s for slot(s) {bad} are not finite; '
                 'pass the capture times (seconds) of the frames the chunk was computed from'
             )
-        object.__setattr__(self, 'frame_times_s', MappingProxyType(times))
+        object.__setattr__(self, 'frame_times_s', times)
         object.__setattr__(self, 'request_id', int(self.request_id))
 
     @property
