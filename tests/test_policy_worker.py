@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from smolvla_ros.bench.pick_place import PickPlaceTask, PickPlaceWorld
+from smolvla_ros.bench.policy_sim import LatencyModel, LatencyPolicy, ScheduledDelivery
 from smolvla_ros.frames import Frame, FrameSelectionError, LatestFrames
 from smolvla_ros.policy import (
     PolicyWorker,
@@ -397,3 +398,32 @@ def test_oracle_policy_plans_the_loop_from_the_observation(clock):
     np.testing.assert_allclose(chunk.actions[:, 0], -0.6 + 1.2 * s, atol=1e-12)
     np.testing.assert_allclose(chunk.actions[:, 1], 0.2 - 0.5 * s, atol=1e-12)  # lift 0.2->-0.3
     assert chunk.dt_s == 0.1 and chunk.request_id == 0
+
+
+# -- the benchmark's two delivery paths ---------------------------------------------------------
+def test_latency_policy_delivers_at_observation_time_plus_the_sample(clock):
+    policy = LatencyPolicy(EchoPolicy(), lambda: 0.35, clock)
+    sink = Sink()
+    with make_worker(policy, clock, sink) as worker:
+        worker.request(snap(0, 10.0))
+        assert worker.wait_idle(5.0)
+    (chunk,) = sink.chunks
+    assert clock.now() == 10.35  # LatencyPolicy slept on the (simulated) clock until then
+    assert chunk.inference_latency_s == pytest.approx(0.35, abs=1e-12)
+    assert chunk.observation_time_s == 10.0
+
+
+def test_scheduled_delivery_hands_chunks_over_when_due(clock):
+    sink = Sink()
+    worker = PolicyWorker(EchoPolicy(), sink, now=clock.now, start=False)
+    sched = ScheduledDelivery(worker, LatencyModel(median_s=0.35, sigma=0.0))
+    sched.request(snap(0, 10.0))
+    sched.request(snap(1, 10.1))
+    sched.deliver_due(10.3)
+    assert sink.chunks == []  # both computed, neither due yet
+    sched.deliver_due(10.35)
+    assert [c.request_id for c in sink.chunks] == [0]
+    sched.deliver_due(11.0)
+    assert [c.request_id for c in sink.chunks] == [0, 1]
+    assert [c.inference_latency_s for c in sink.chunks] == [0.35, 0.35]
+    assert worker.status().chunks_submitted == 2
