@@ -16,8 +16,11 @@ import numpy as np
 
 from smolvla_ros.bench import host_load
 from smolvla_ros.bench.pick_place import PickPlaceTask, PickPlaceWorld
-from smolvla_ros.bench.policy_sim import LatencyModel, ScheduledOracle, ThreadedOracle
+from smolvla_ros.bench.policy_sim import LatencyModel, LatencyPolicy, ScheduledDelivery
 from smolvla_ros.bench.sim_arm import SIM_ARMS, SIM_TASKS
+from smolvla_ros.policy.oracle import OraclePolicy
+from smolvla_ros.policy.worker import PolicyWorker, WorkerConfig
+from smolvla_ros.runtime.chunk import ActionChunk
 from smolvla_ros.runtime.clock import MonotonicClock, SimClock
 from smolvla_ros.runtime.config import BLEND_MODES, RuntimeConfig
 from smolvla_ros.runtime.executor import ChunkExecutor
@@ -100,13 +103,24 @@ def run_mode(scenario: Scenario, mode: str, duration_s: float, realtime: bool) -
     world = PickPlaceWorld(task)
     n, dt = scenario.chunk_size, scenario.dt_s
     clock = MonotonicClock() if realtime else SimClock()
-    if realtime:
-        oracle = ThreadedOracle(task, world, latency, n=n, dt_s=dt, clock=clock)
-        executor = ChunkExecutor(config, oracle.request, clock)
-        oracle.bind(executor.submit_chunk)
-    else:
-        sched = ScheduledOracle(task, world, latency, n=n, dt_s=dt)
-        executor = ChunkExecutor(config, sched.request, clock)
+    oracle = OraclePolicy(task, world, chunk_size=n, dt_s=dt, joint_names=config.joint_names)
+    executor: ChunkExecutor | None = None
+
+    def submit(chunk: ActionChunk) -> bool:
+        assert executor is not None  # requests only come from the executor's ticks
+        return executor.submit_chunk(chunk)
+
+    # One worker path for both time bases: a thread delivering after a real sleep, or the same
+    # worker's process/deliver scheduled on simulated time.
+    worker = PolicyWorker(
+        LatencyPolicy(oracle, latency.sampler(), clock) if realtime else oracle,
+        submit,
+        config=WorkerConfig(name='oracle-policy'),
+        now=clock.now,
+        start=realtime,
+    )
+    sched = None if realtime else ScheduledDelivery(worker, latency)
+    executor = ChunkExecutor(config, worker.request if sched is None else sched.request, clock)
     arm = SIM_ARMS[scenario.sim](clock)
     arm.write_goals(np.asarray(task.waypoints[0]))  # start at the loop's first waypoint
     if realtime:
@@ -115,8 +129,8 @@ def run_mode(scenario: Scenario, mode: str, duration_s: float, realtime: bool) -
         clock.sleep_until(clock.now() + 1.0)
 
     def step(_deadline: float) -> None:
-        if not realtime:
-            sched.deliver_due(clock.now(), executor.submit_chunk)
+        if sched is not None:
+            sched.deliver_due(clock.now())
         q = arm.read_positions()
         world.update(q, clock.now())
         out = executor.tick(q)
@@ -135,8 +149,7 @@ def run_mode(scenario: Scenario, mode: str, duration_s: float, realtime: bool) -
         cpu = host_load.usage_between(cpu_before, host_load.snapshot())
     finally:
         sys.setswitchinterval(switch)
-        if realtime:
-            oracle.close()
+        worker.close()
         arm.close()
     summary = executor.metrics.summary()
     cpm, mean = _rate(world.completion_times_s)

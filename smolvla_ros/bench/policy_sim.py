@@ -1,22 +1,29 @@
-"""Deliver the oracle's chunks after a sampled latency: on simulated time or from a real thread.
+"""The benchmark's policy side: the oracle behind the policy worker, with an injected latency.
 
-Both take the executor's ObservationSnapshot, add the world state a camera would show at that
-moment (whether the object is held), plan with the oracle and hand an ActionChunk to the executor
-after the latency. The executor never waits on either.
+Both time bases run the same worker code (``PolicyWorker``: request -> frames/input -> predict
+-> checked, stamped ActionChunk) around :class:`~smolvla_ros.policy.oracle.OraclePolicy`:
+
+- real time: a threaded :class:`PolicyWorker` around :class:`LatencyPolicy`, which holds each
+  chunk until observation time + a sampled latency on the monotonic clock, then the worker
+  submits it from its own thread (as a ROS callback or a remote policy would);
+- simulated time: :class:`ScheduledDelivery` calls the worker's synchronous ``process`` at the
+  request and ``deliver`` once observation time + the sampled latency has come.
+
+The executor never waits on either.
 """
 
 from __future__ import annotations
 
 import heapq
 import math
-import queue
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
-from smolvla_ros.bench.pick_place import KINEMATIC_LEAD_S, PickPlaceTask, PickPlaceWorld
+from smolvla_ros.bench.pick_place import KINEMATIC_LEAD_S
+from smolvla_ros.policy.protocol import Policy, PolicyInput
+from smolvla_ros.policy.worker import PolicyWorker
 from smolvla_ros.runtime.chunk import ActionChunk
 from smolvla_ros.runtime.clock import Clock
 from smolvla_ros.runtime.executor import ObservationSnapshot
@@ -52,104 +59,66 @@ class LatencyModel:
         return lambda: float(self.median_s * np.exp(self.sigma * rng.standard_normal()))
 
 
-def _plan_chunk(
-    task: PickPlaceTask, obs: ObservationSnapshot, *, held: bool, n: int, dt_s: float, lat: float
-) -> ActionChunk:
-    return ActionChunk(
-        joint_names=obs.joint_names,
-        actions=task.plan(obs.positions_rad, held, n, dt_s, lead_s=task.oracle_lead_s),
-        observation_time_s=obs.time_s,
-        dt_s=dt_s,
-        chunk_id=obs.request_id,
-        inference_latency_s=lat,
-    )
+class LatencyPolicy:
+    """Wraps a policy so its answer is ready no earlier than observation time + a latency.
 
+    ``predict`` runs the inner policy, draws one latency sample per request and sleeps on
+    ``clock`` until ``snapshot.time_s + sample`` (returning at once if that has passed, e.g.
+    when the inner policy itself took longer): a stand-in for a slow model on a real thread.
 
-class ScheduledOracle:
-    """Simulated-time policy: chunks become due at observation time + latency.
-
-    Call :meth:`deliver_due` before each tick to hand over the chunks that are due.
+    Args:
+        inner: the policy whose output is delayed.
+        sample: returns successive latencies, seconds (``LatencyModel.sampler()``).
+        clock: the executor's clock.
     """
 
-    def __init__(
-        self,
-        task: PickPlaceTask,
-        world: PickPlaceWorld,
-        latency: LatencyModel,
-        *,
-        n: int,
-        dt_s: float,
-    ) -> None:
-        self._task, self._world, self._n, self._dt = task, world, n, dt_s
+    def __init__(self, inner: Policy, sample: Callable[[], float], clock: Clock) -> None:
+        self._inner, self._sample, self._clock = inner, sample, clock
+
+    @property
+    def joint_names(self) -> tuple[str, ...]:
+        return self._inner.joint_names
+
+    @property
+    def dt_s(self) -> float:
+        return self._inner.dt_s
+
+    @property
+    def required_slots(self) -> tuple[str, ...]:
+        return self._inner.required_slots
+
+    def predict(self, request: PolicyInput) -> np.ndarray:
+        """The inner policy's actions, returned at observation time + a sampled latency."""
+        out = self._inner.predict(request)
+        self._clock.sleep_until(request.snapshot.time_s + self._sample())
+        return out
+
+
+class ScheduledDelivery:
+    """Simulated-time delivery: chunks become due at observation time + a sampled latency.
+
+    Use :meth:`request` as the executor's ``request_fn`` and call :meth:`deliver_due` before
+    each tick. The chunk is computed by ``worker.process`` at the request (the observation is
+    taken then) and handed over by ``worker.deliver`` with the latency as its measured one.
+
+    Args:
+        worker: a worker (``start=False`` is enough) whose ``submit`` is the executor's.
+        latency: the latency distribution.
+    """
+
+    def __init__(self, worker: PolicyWorker, latency: LatencyModel) -> None:
+        self._worker = worker
         self._sample = latency.sampler()
-        self._pending: list[tuple[float, int, ActionChunk]] = []
+        self._pending: list[tuple[float, int, ActionChunk, float]] = []
 
     def request(self, obs: ObservationSnapshot) -> None:
         lat = self._sample()
-        chunk = _plan_chunk(
-            self._task, obs, held=self._world.held, n=self._n, dt_s=self._dt, lat=lat
-        )
-        heapq.heappush(self._pending, (obs.time_s + lat, obs.request_id, chunk))
+        chunk = self._worker.process(obs)
+        if chunk is not None:  # a failure is counted in the worker's status
+            heapq.heappush(self._pending, (obs.time_s + lat, obs.request_id, chunk, lat))
 
-    def deliver_due(self, now_s: float, submit: Callable[[ActionChunk], bool]) -> None:
+    def deliver_due(self, now_s: float) -> None:
+        """Submit every chunk due at or before ``now_s`` (seconds), in due order."""
         while self._pending and self._pending[0][0] <= now_s:
-            submit(heapq.heappop(self._pending)[2])
-
-
-class ThreadedOracle:
-    """Real-time policy on its own thread: plans, sleeps until observation time + latency on the
-    monotonic clock, then submits from that thread (as a ROS callback or gRPC thread would)."""
-
-    def __init__(
-        self,
-        task: PickPlaceTask,
-        world: PickPlaceWorld,
-        latency: LatencyModel,
-        *,
-        n: int,
-        dt_s: float,
-        clock: Clock,
-    ) -> None:
-        self._task, self._world, self._n, self._dt = task, world, n, dt_s
-        self._clock = clock
-        self._submit: Callable[[ActionChunk], bool] | None = None
-        self._sample = latency.sampler()
-        self._jobs: queue.Queue[tuple[ObservationSnapshot, bool] | None] = queue.Queue()
-        self._thread = threading.Thread(target=self._work, name='oracle-policy', daemon=True)
-        self._thread.start()
-
-    def bind(self, submit: Callable[[ActionChunk], bool]) -> None:
-        """Set where finished chunks go (the executor's submit_chunk)."""
-        self._submit = submit
-
-    def request(self, obs: ObservationSnapshot) -> None:
-        if self._submit is None:
-            raise RuntimeError('ThreadedOracle.request before bind(submit)')
-        self._jobs.put((obs, self._world.held))  # the "camera frame" is taken now
-
-    def _work(self) -> None:
-        while True:
-            job = self._jobs.get()
-            if job is None:
-                return
-            obs, held = job
-            lat = self._sample()
-            chunk = _plan_chunk(self._task, obs, held=held, n=self._n, dt_s=self._dt, lat=lat)
-            self._clock.sleep_until(obs.time_s + lat)
-            measured = self._clock.now() - obs.time_s
-            assert self._submit is not None
-            self._submit(
-                ActionChunk(
-                    chunk.joint_names,
-                    chunk.actions,
-                    chunk.observation_time_s,
-                    chunk.dt_s,
-                    chunk.chunk_id,
-                    measured,
-                )
-            )
-
-    def close(self) -> None:
-        """Stop the worker thread (after its current job)."""
-        self._jobs.put(None)
-        self._thread.join(timeout=5.0)
+            _, _, chunk, lat = heapq.heappop(self._pending)
+            self._worker.deliver(chunk, lat)

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -20,9 +21,17 @@ class ActionChunk:
         observation_time_s: time of the observation the chunk was computed from, seconds, on the
             executor's clock.
         dt_s: the policy's step, seconds. Action i is meant for observation_time_s + (i+1)*dt_s.
-        chunk_id: the producer's id, for logs.
+        chunk_id: the producer's id, increasing per producer (the policy worker counts its
+            chunks), for logs and the executor's sample tags.
         inference_latency_s: measured time from request to delivery (or the policy's own
             measurement), seconds; reported in the metrics.
+        request_id: the ``ObservationSnapshot.request_id`` this chunk answers; -1 when produced
+            unrequested (the ROS message carries the same field).
+        frame_times_s: capture time of the camera frame used for each slot, seconds, on the
+            same clock as ``observation_time_s`` (empty when the policy used no camera). The
+            joint state's time is ``observation_time_s``; the frames may be older, and how much
+            older is what ``oldest_frame_time_s`` and the policy status report. Stored as a
+            copy (a plain dict, so chunks pickle and deep-copy); do not mutate it.
     """
 
     joint_names: tuple[str, ...]
@@ -31,12 +40,28 @@ class ActionChunk:
     dt_s: float
     chunk_id: int = 0
     inference_latency_s: float = 0.0
+    request_id: int = -1
+    frame_times_s: Mapping[str, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         arr = np.array(self.actions, dtype=np.float64, copy=True)
         arr.setflags(write=False)
         object.__setattr__(self, 'actions', arr)
         object.__setattr__(self, 'joint_names', tuple(self.joint_names))
+        times = {str(k): float(v) for k, v in dict(self.frame_times_s).items()}
+        bad = sorted(k for k, v in times.items() if not math.isfinite(v))
+        if bad:
+            raise ValueError(
+                f'chunk {self.chunk_id}: frame_times_s for slot(s) {bad} are not finite; '
+                'pass the capture times (seconds) of the frames the chunk was computed from'
+            )
+        object.__setattr__(self, 'frame_times_s', times)
+        object.__setattr__(self, 'request_id', int(self.request_id))
+
+    @property
+    def oldest_frame_time_s(self) -> float | None:
+        """Capture time of the oldest frame the chunk used, seconds; None without frames."""
+        return min(self.frame_times_s.values()) if self.frame_times_s else None
 
     @property
     def n(self) -> int:
