@@ -315,6 +315,30 @@ def test_request_errors_are_counted_and_the_loop_survives():
     assert ex.metrics.requests_sent == 0
 
 
+def test_refused_request_is_not_in_flight_and_is_asked_again_next_tick():
+    """A policy side that declines (returns False: no fresh camera frame, say) is asked again on
+    the next tick; before, the executor waited request_timeout_s (5 s) for an answer that could
+    never come. Once it accepts, the request is in flight and no more are sent."""
+    from smolvla_ros.runtime import ChunkExecutor, SimClock
+
+    answers = [False, False, False, None]
+    seen = []
+
+    def policy_side(snapshot):
+        seen.append(snapshot.request_id)
+        return answers[len(seen) - 1]
+
+    clock = SimClock()
+    ex = ChunkExecutor(RuntimeConfig(), policy_side, clock)
+    for _ in range(10):
+        ex.tick(np.zeros(J))
+        clock.advance(DT)
+    assert seen == [0, 1, 2, 3]  # one request per tick until accepted, then one in flight
+    assert ex.metrics.requests_refused == 3
+    assert ex.metrics.requests_sent == 1
+    assert ex.metrics.summary()['requests_refused'] == 3
+
+
 def test_bad_measurement_raises_and_changes_nothing():
     ex, _, _ = make()
     with pytest.raises(ValueError, match='measured'):

@@ -89,14 +89,18 @@ class ChunkExecutor:
         config: validated runtime configuration.
         request_fn: called on the tick thread with an ObservationSnapshot when a chunk is wanted.
             It must return quickly (queue the work to a policy thread); exceptions it raises are
-            counted and logged and the request is retried on a later tick.
+            counted and logged and the request is retried on a later tick. Returning ``False``
+            means the policy side refused the request (a camera frame missing or stale, say):
+            it is counted in ``requests_refused`` and not treated as in flight, so the next
+            tick asks again instead of waiting ``request_timeout_s`` for an answer that will
+            never come. Any other return value (``None``, ``True``) means accepted.
         clock: where tick times come from (MonotonicClock in production, SimClock in tests).
     """
 
     def __init__(
         self,
         config: RuntimeConfig,
-        request_fn: Callable[[ObservationSnapshot], None],
+        request_fn: Callable[[ObservationSnapshot], bool | None],
         clock: Clock,
     ) -> None:
         self.config = config
@@ -446,10 +450,13 @@ class ChunkExecutor:
         )
         self._next_request_id += 1
         try:
-            self._request_fn(snapshot)
+            accepted = self._request_fn(snapshot)
         except Exception as e:  # the control loop must survive a broken policy client
             m.add(request_errors=1)
             _LOG.error('chunk request %d failed: %r', snapshot.request_id, e)
+            return False
+        if accepted is False:
+            m.add(requests_refused=1)
             return False
         self._in_flight = (snapshot.request_id, now)
         self._filter.mark_processed(measured)

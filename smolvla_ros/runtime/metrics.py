@@ -36,6 +36,7 @@ class RuntimeMetrics:
         self.requests_sent = 0
         self.requests_filtered = 0  # ticks on which a wanted request was skipped by the filter
         self.request_errors = 0
+        self.requests_refused = 0  # the policy side declined (e.g. no fresh camera frame)
         self.request_timeouts = 0
         self.chunks_accepted = 0
         self.chunks_rejected: Counter[str] = Counter()
@@ -99,6 +100,7 @@ class RuntimeMetrics:
                 'starvation_ticks': self.starvation_ticks,
                 'requests_sent': self.requests_sent,
                 'requests_filtered': self.requests_filtered,
+                'requests_refused': self.requests_refused,
                 'request_errors': self.request_errors,
                 'request_timeouts': self.request_timeouts,
                 'chunks_accepted': self.chunks_accepted,
