@@ -25,7 +25,7 @@ from smolvla_model.attention import (
     sinusoidal_time_embedding,
 )
 from smolvla_model.batch import ModelInputs
-from smolvla_model.config import SmolVLAConfig
+from smolvla_model.config import SmolVLAConfig, check_num_steps
 from smolvla_model.vision_positions import vision_position_ids
 
 
@@ -394,12 +394,11 @@ class SmolVLAModel(nn.Module):
         Returns:
             [B, C, A] float32 actions in the normalized, padded action space (and the dict).
         Raises:
-            ValueError: bad input shapes or ``num_steps`` < 1.
+            ValueError: bad input shapes; ``ConfigError`` (a ValueError) for a ``num_steps``
+                that is not an integer in 1..1000.
         """
         self.check_inputs(inputs)
-        steps = self.config.num_steps if num_steps is None else int(num_steps)
-        if steps < 1:
-            raise ValueError(f'num_steps must be >= 1, got {steps}')
+        steps = self.config.num_steps if num_steps is None else check_num_steps(num_steps)
         inputs = inputs.to(self.device)
         B = inputs.batch_size
         expected = (B, self.config.chunk_size, self.config.max_action_dim)
