@@ -521,3 +521,28 @@ def test_parity_cli_bad_arguments(tmp_path, capsys, args):
     expected = next((named[a] for a in args if a in named), str(missing))
     assert expected in err
     assert snapshot(tmp_path) == before
+
+
+@pytest.mark.parametrize(
+    ('args', 'named'),
+    [
+        (['--precision', 'fp64'], '--precision fp64'),
+        (['--precision', 'fp16'], '--precision fp16'),  # CPU cannot run fp16
+        (['--device', 'tpu:x'], '--device'),
+        (['--image-size', '500'], '--image-size 500'),
+        (['--json', '{missing}/out.json'], '--json'),
+    ],
+)
+def test_model_bench_cli_bad_arguments(tmp_path, capsys, args, named):
+    """Fault: model bench given an unknown/impossible precision, a bad device, an image size the
+    vision tower cannot take, or a --json in a missing folder (found after minutes before) ->
+    Expected: one-line error naming the option, exit 2, nothing built, nothing written."""
+    from smolvla_model.bench import main
+
+    argv = [a.format(missing=tmp_path / 'nowhere') for a in args]
+    before = snapshot(tmp_path)
+    code = main(argv)
+    out, err = capsys.readouterr()
+    assert code == 2 and out == ''
+    _one_line_error(err, named)
+    assert snapshot(tmp_path) == before
