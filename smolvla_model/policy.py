@@ -189,7 +189,7 @@ class SmolVLAPolicy:
         Returns:
             float32 numpy [B, chunk_size, action_dim] in the checkpoint's action units.
         Raises:
-            ValueError: a bad observation (raised by the pre-processor before the model runs),
+            InputError: a bad observation (raised by the pre-processor before the model runs),
                 noise of the wrong shape, or NaN/inf in the model output.
         """
         inputs = self.preprocessor(observation)

@@ -405,12 +405,13 @@ def _bad_image_rank(obs):
 )
 def test_bad_observation(policy, corrupt, names):
     """Fault: NaN/inf or wrong shape in the observation's state or an image -> Expected:
-    ValueError naming the input; the policy predicts the same chunk afterwards."""
+    InputError (a SmolVLAError and a ValueError) naming the input; the policy predicts the same
+    chunk afterwards."""
     noise = IO['noise']
     before = policy.predict_chunk(observation(), noise=noise)
     obs = observation()
     corrupt(obs)
-    with pytest.raises(ValueError) as e:
+    with pytest.raises(InputError) as e:
         policy.predict_chunk(obs, noise=noise)
     for part in names:
         assert part in str(e.value)
