@@ -4,7 +4,7 @@ FIXTURE_DIR holds config.json, model.safetensors, io.npz and harness.json in the
 ``tests/fixtures/smolvla_parity`` (its README). The fixture's files are read and checked first;
 then the checkpoint is loaded through the public loader, the recorded inputs and noise are fed
 in, and the max abs error of every recorded output is printed next to its tolerance
-(:func:`parity_tolerances`). Exit status: 0 when every output is within tolerance, 1 when any is
+(:func:`tolerances_for`). Exit status: 0 when every output is within tolerance, 1 when any is
 beyond it, 2 on unusable input (a one-line ``error:`` naming the file, before any model work).
 """
 
@@ -66,12 +66,12 @@ def bf16_atol(max_abs_velocity: float, num_layers: int) -> float:
         max_abs_velocity: the reference's largest |v_t| (normalized action units per unit t).
         num_layers: bf16 transformer layers on the path to v (VLM layers + expert layers).
     Raises:
-        ValueError: ``max_abs_velocity`` is negative or not finite, or ``num_layers`` < 1.
+        InputError: ``max_abs_velocity`` is negative or not finite, or ``num_layers`` < 1.
     """
     if not (math.isfinite(max_abs_velocity) and max_abs_velocity >= 0):
-        raise ValueError(f'max_abs_velocity must be finite and >= 0, got {max_abs_velocity}')
+        raise InputError(f'max_abs_velocity must be finite and >= 0, got {max_abs_velocity}')
     if num_layers < 1:
-        raise ValueError(f'num_layers must be >= 1, got {num_layers}')
+        raise InputError(f'num_layers must be >= 1, got {num_layers}')
     return math.sqrt(4 * num_layers) * BF16_UNIT_ROUNDOFF * max_abs_velocity
 
 
@@ -163,9 +163,30 @@ def load_fixture(fixture: str | Path) -> ParityFixture:
             f'{npz}: state is {state.shape[1]} wide but the model takes at most '
             f'max_state_dim={config.max_state_dim} (config.json); it would be cut off'
         )
-    want_noise = (state.shape[0], config.chunk_size, config.max_action_dim)
-    if io['noise'].shape != want_noise:
-        raise InputError(f'{npz}: noise must have shape {want_noise}, got {io["noise"].shape}')
+    # Shapes the model will produce or consume, so a mismatch is reported here by name rather
+    # than as a broadcasting error after the model has run.
+    b, chunk, width = state.shape[0], config.chunk_size, config.max_action_dim
+    w, h = config.resize_imgs_with_padding
+    want = {
+        'noise': (b, chunk, width),
+        'v_t': (config.num_steps, b, chunk, width),
+        'x_t': (config.num_steps, b, chunk, width),
+        'actions_padded': (b, chunk, width),
+        'lang_masks': io['lang_tokens'].shape,
+        **{f'image{i}_pre': (b, 3, h, w) for i in range(n_cams)},
+        **{f'image{i}_mask': (b,) for i in range(n_cams)},
+    }
+    for key, shape in want.items():
+        if io[key].shape != tuple(shape):
+            raise InputError(f'{npz}: {key} must have shape {tuple(shape)}, got {io[key].shape}')
+    if io['lang_tokens'].ndim != 2 or io['lang_tokens'].shape[0] != b:
+        raise InputError(f'{npz}: lang_tokens must be [{b}, L], got {io["lang_tokens"].shape}')
+    actions = io['actions'].shape
+    if len(actions) != 3 or actions[:2] != (b, chunk) or not 1 <= actions[2] <= width:
+        raise InputError(f'{npz}: actions must be [{b}, {chunk}, <= {width}], got {actions}')
+    prefix = io['prefix_embs'].shape
+    if len(prefix) != 3 or prefix[0] != b:
+        raise InputError(f'{npz}: prefix_embs must be [{b}, P, D], got {prefix}')
     bad = [
         k for k in (*INPUTS, *OUTPUTS) if io[k].dtype.kind == 'f' and not np.isfinite(io[k]).all()
     ]

@@ -547,3 +547,20 @@ def test_model_bench_cli_bad_arguments(tmp_path, capsys, args, named):
     assert code == 2 and out == ''
     _one_line_error(err, named)
     assert snapshot(tmp_path) == before
+
+
+@pytest.mark.parametrize(
+    ('key', 'shape'), [('v_t', (9, 1, 50, 32)), ('image1_pre', (1, 3, 32, 32)), ('noise', (1, 50))]
+)
+def test_parity_cli_array_of_wrong_shape(tmp_path, capsys, key, shape):
+    """Fault: io.npz array whose shape does not fit the config (broadcast error after the model
+    ran before) -> Expected: one-line error naming the array and both shapes, exit 2."""
+    fixture = _fixture_copy(tmp_path)
+    io = dict(IO)
+    io[key] = np.zeros(shape, np.float32)
+    np.savez(fixture / 'io.npz', **io)
+    before = snapshot(tmp_path)
+    code, out, err = _run_cli([str(fixture)], capsys)
+    assert code == 2 and out == ''
+    _one_line_error(err, 'io.npz', key, str(shape))
+    assert snapshot(tmp_path) == before
