@@ -49,7 +49,7 @@ def bf16_atol(max_abs_velocity: float, num_layers: int) -> float:
     magnitude. The velocity is a linear read-out of the expert's last hidden state, so its error
     is of the order of the stream's relative error times the velocity's scale, max |v|. Along the
     path to v there are n = 2 * num_layers such roundings. Two correct kernels (AVX-512-BF16's
-    dot-product instruction, AVX2's convert-and-FMA, a GPU) accumulate the same products in a
+    dot-product instruction, AVX2's convert-and-FMA) accumulate the same products in a
     different order, so their fp32 sums differ in the last fp32 bits and some bf16 roundings land
     one ulp apart. Those disagreements have random signs, so they add like a random walk: one
     computation's relative error is about sqrt(n) * u, the difference of two independent ones
