@@ -233,6 +233,33 @@ def _quantized_params(model: torch.nn.Module) -> int:
     return total
 
 
+def _check_arguments(args: argparse.Namespace) -> str | None:
+    """What is wrong with the command line, in one line naming the option; None when usable."""
+    import os
+
+    from smolvla_model.errors import ConfigError
+    from smolvla_model.loading import check_precision
+
+    try:
+        device = torch.device(args.device)
+    except (RuntimeError, ValueError) as e:
+        return f'--device {args.device!r}: not a torch device ({e}); use cpu or cuda'
+    if device.type == 'cuda' and not torch.cuda.is_available():
+        return f'--device {args.device}: torch sees no CUDA device; use --device cpu'
+    try:
+        check_precision(args.precision, device)
+    except ConfigError as e:
+        return f'--precision {args.precision}: {e}'
+    # SmolVLM's pixel shuffle needs a square grid of 16-pixel patches divisible by 4 per side.
+    if not (64 <= args.image_size <= 4096 and args.image_size % 64 == 0):
+        return f'--image-size {args.image_size}: must be a multiple of 64 in [64, 4096] (512)'
+    if args.json is not None:
+        folder = args.json.parent
+        if args.json.is_dir() or not folder.is_dir() or not os.access(folder, os.W_OK):
+            return f'--json {args.json}: cannot write a file there (is {folder} a folder?)'
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog='python -m smolvla_model.bench', description=__doc__)
     parser.add_argument('--cameras', type=int, choices=(1, 2, 3), default=3)
@@ -249,6 +276,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.repeats < 5:
         parser.error('--repeats must be >= 5 (the median of at least 5 chunks is reported)')
+    problem = _check_arguments(args)
+    if problem is not None:  # before the minutes of building and timing
+        print(f'error: {problem}', file=sys.stderr)
+        return 2
     result = run_bench(
         args.cameras,
         args.device,

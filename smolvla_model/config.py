@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import numbers
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,93 @@ from smolvla_model.errors import ConfigError
 CONFIG_NAME = 'config.json'
 NORMALIZATION_MODES = ('IDENTITY', 'MEAN_STD', 'MIN_MAX', 'QUANTILES', 'QUANTILE10')
 FEATURE_TYPES = ('VISUAL', 'STATE', 'ACTION', 'ENV', 'LANGUAGE', 'REWARD')
+
+# Integer fields: (smallest, largest) accepted. The upper bounds stop a typo from hanging or
+# exhausting the machine at load time rather than letting it fail late or run forever; each is
+# one to two orders of magnitude above what SmolVLA checkpoints use (LeRobot's defaults in
+# brackets), so every real checkpoint loads.
+INT_LIMITS: dict[str, tuple[int, int]] = {
+    'n_obs_steps': (1, 16),  # [1] SmolVLA conditions on one observation
+    # [50] actions per chunk; 1000 is 33 s at 30 Hz. Noise and velocities are
+    # chunk_size x max_action_dim floats per step: 1e7 would be gigabytes.
+    'chunk_size': (1, 1000),
+    'n_action_steps': (1, 1000),  # [50] <= chunk_size, checked below
+    'max_state_dim': (1, 1024),  # [32] padded widths of the state/action projections
+    'max_action_dim': (1, 1024),  # [32]
+    'tokenizer_max_length': (1, 4096),  # [48] half of SmolVLM2's 8192 positions
+    # [10] Euler steps: each is a full expert pass (~150 ms at full size on a CPU), so 1000
+    # steps is minutes a chunk; 1e9 would never return.
+    'num_steps': (1, 1000),
+    'num_vlm_layers': (1, 256),  # [16] of SmolVLM2's 32; the loader checks the backbone
+    'num_expert_layers': (-1, 256),  # [-1] <= 0 means as many as num_vlm_layers
+    'self_attn_every_n_layers': (1, 256),  # [2]
+    'empty_cameras': (0, 16),  # [0]
+    'prefix_length': (-1, 1_000_000),  # [-1] unused at inference
+    'scheduler_warmup_steps': (0, 10**9),  # [1000]
+    'scheduler_decay_steps': (0, 10**9),  # [30000]
+}
+# Float fields that must be finite and >= 0 (ranges between them are checked below).
+NONNEGATIVE_FLOATS = (
+    'optimizer_lr',
+    'optimizer_eps',
+    'optimizer_weight_decay',
+    'optimizer_grad_clip_norm',
+    'scheduler_decay_lr',
+    'expert_width_multiplier',
+    'min_period',
+    'max_period',
+)
+BOOL_FIELDS = (
+    'use_cache',
+    'freeze_vision_encoder',
+    'train_expert_only',
+    'train_state_proj',
+    'adapt_to_pi_aloha',
+    'use_delta_joint_actions_aloha',
+    'load_vlm_weights',
+    'add_image_special_tokens',
+)
+STR_FIELDS = ('vlm_model_name', 'attention_mode', 'pad_language_to', 'type')
+
+
+def _as_int(value: Any, what: str, low: int, high: int) -> int:
+    """``value`` as an int in [low, high], or ConfigError naming ``what``.
+
+    JSON integers pass; so does a float with no fractional part (50.0, as some writers emit
+    integers), since its meaning is unambiguous. Strings ("50"), fractions (50.5), booleans and
+    null are refused rather than coerced: they mean the file was not written by a SmolVLA tool.
+    """
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise ConfigError(
+            f'{what} must be an integer in [{low}, {high}], got {value!r} ({type(value).__name__})'
+        )
+    integral = isinstance(value, numbers.Integral)
+    if not (integral or (math.isfinite(value) and float(value).is_integer())):
+        raise ConfigError(f'{what} must be an integer in [{low}, {high}], got {value!r}')
+    number = int(value)
+    if not low <= number <= high:
+        raise ConfigError(f'{what} must be in [{low}, {high}], got {number}')
+    return number
+
+
+def check_num_steps(value: Any) -> int:
+    """Euler steps per chunk as an int within ``INT_LIMITS['num_steps']`` (1..1000).
+
+    Raises:
+        ConfigError: not an integer, or out of range (a huge count would never return).
+    """
+    low, high = INT_LIMITS['num_steps']
+    return _as_int(value, 'num_steps', low, high)
+
+
+def _as_float(value: Any, what: str) -> float:
+    """``value`` as a finite float >= 0, or ConfigError naming ``what``."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise ConfigError(f'{what} must be a number, got {value!r} ({type(value).__name__})')
+    number = float(value)
+    if not (math.isfinite(number) and number >= 0):
+        raise ConfigError(f'{what} must be finite and >= 0, got {value!r}')
+    return number
 
 
 @dataclass
@@ -32,9 +120,11 @@ class FeatureSpec:
     def __post_init__(self) -> None:
         if self.type not in FEATURE_TYPES:
             raise ConfigError(f'feature type {self.type!r} is not one of {FEATURE_TYPES}')
-        self.shape = tuple(int(s) for s in self.shape)
-        if any(s <= 0 for s in self.shape):
-            raise ConfigError(f'feature shape {self.shape} has a non-positive size')
+        if isinstance(self.shape, (str, bytes)) or not hasattr(self.shape, '__iter__'):
+            raise ConfigError(f'feature shape must be a list of sizes, got {self.shape!r}')
+        self.shape = tuple(_as_int(s, 'feature shape entry', 1, 1 << 20) for s in self.shape)
+        if not self.shape:
+            raise ConfigError('feature shape is empty; give one size per axis, e.g. [6]')
 
 
 def _features(raw: dict[str, Any] | None, what: str) -> dict[str, FeatureSpec]:
@@ -71,7 +161,7 @@ class SmolVLAConfig:
     )
     max_state_dim: int = 32  # the state is zero-padded to this width
     max_action_dim: int = 32  # the model predicts this many action dims (real ones first)
-    resize_imgs_with_padding: tuple[int, int] | None = (512, 512)  # (width, height)
+    resize_imgs_with_padding: tuple[int, int] = (512, 512)  # (width, height), pixels
     empty_cameras: int = 0  # extra blank camera slots the model was trained with
     adapt_to_pi_aloha: bool = False
     use_delta_joint_actions_aloha: bool = False
@@ -105,40 +195,21 @@ class SmolVLAConfig:
     extra: dict[str, Any] = field(default_factory=dict)  # fields we do not interpret, kept as-is
 
     def __post_init__(self) -> None:
+        self._check_types()
         self.input_features = _features(self.input_features, 'input_features')
         self.output_features = _features(self.output_features, 'output_features')
-        if self.resize_imgs_with_padding is not None:
-            self.resize_imgs_with_padding = tuple(int(v) for v in self.resize_imgs_with_padding)
-        self.optimizer_betas = tuple(float(b) for b in self.optimizer_betas)
         if self.type != 'smolvla':
             raise ConfigError(f'config type is {self.type!r}; this loader reads "smolvla" only')
-        positive = (
-            'n_obs_steps',
-            'chunk_size',
-            'n_action_steps',
-            'max_state_dim',
-            'max_action_dim',
-            'tokenizer_max_length',
-            'num_steps',
-            'num_vlm_layers',
-        )
-        for name in positive:
-            if int(getattr(self, name)) <= 0:
-                raise ConfigError(f'{name} must be > 0, got {getattr(self, name)!r}')
         if self.n_action_steps > self.chunk_size:
             raise ConfigError(
                 f'n_action_steps ({self.n_action_steps}) cannot exceed chunk_size '
                 f'({self.chunk_size}): a chunk holds only chunk_size actions'
             )
-        if self.empty_cameras < 0:
-            raise ConfigError(f'empty_cameras must be >= 0, got {self.empty_cameras}')
         if self.attention_mode != 'cross_attn':
             raise ConfigError(
                 f'attention_mode {self.attention_mode!r} is not supported; use "cross_attn" '
                 '(the only mode SmolVLA checkpoints use)'
             )
-        if self.self_attn_every_n_layers <= 0:
-            raise ConfigError('self_attn_every_n_layers must be > 0 in cross_attn mode')
         if self.use_delta_joint_actions_aloha:
             raise ConfigError(
                 'use_delta_joint_actions_aloha=True is not implemented (nor in LeRobot)'
@@ -170,6 +241,40 @@ class SmolVLAConfig:
         if action is not None and action > self.max_action_dim:
             raise ConfigError(
                 f'action has {action} dims but max_action_dim is {self.max_action_dim}'
+            )
+
+    def _check_types(self) -> None:
+        """Type and range of every scalar field, converted in place; ConfigError names it."""
+        for name, (low, high) in INT_LIMITS.items():
+            setattr(self, name, _as_int(getattr(self, name), name, low, high))
+        for name in NONNEGATIVE_FLOATS:
+            setattr(self, name, _as_float(getattr(self, name), name))
+        for name in BOOL_FIELDS:
+            if not isinstance(getattr(self, name), bool):
+                raise ConfigError(f'{name} must be true or false, got {getattr(self, name)!r}')
+        for name in STR_FIELDS:
+            if not isinstance(getattr(self, name), str):
+                raise ConfigError(f'{name} must be a string, got {getattr(self, name)!r}')
+        size = self.resize_imgs_with_padding
+        if size is None or isinstance(size, (str, bytes)) or len(size) != 2:
+            # LeRobot allows null (feed images at their own size), but SmolVLM's pixel shuffle
+            # needs the fixed square patch grid the checkpoint was trained on.
+            raise ConfigError(
+                f'resize_imgs_with_padding must be [width, height] (e.g. [512, 512]), got '
+                f'{size!r}; null (no resize) is not supported: the vision tower needs a fixed size'
+            )
+        self.resize_imgs_with_padding = (
+            _as_int(size[0], 'resize_imgs_with_padding width', 1, 8192),
+            _as_int(size[1], 'resize_imgs_with_padding height', 1, 8192),
+        )
+        betas = self.optimizer_betas
+        if isinstance(betas, (str, bytes)) or not hasattr(betas, '__len__') or len(betas) != 2:
+            raise ConfigError(f'optimizer_betas must be [beta1, beta2], got {betas!r}')
+        self.optimizer_betas = tuple(_as_float(b, 'optimizer_betas entry') for b in betas)
+        if not isinstance(self.normalization_mapping, dict):
+            raise ConfigError(
+                f'normalization_mapping must map feature types to modes, got '
+                f'{self.normalization_mapping!r}'
             )
 
     # --- derived values -------------------------------------------------------------------
@@ -230,9 +335,12 @@ class SmolVLAConfig:
             raw = json.loads(path.read_text())
         except FileNotFoundError as e:
             raise ConfigError(f'no SmolVLA config at {path}') from e
-        except json.JSONDecodeError as e:
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
             raise ConfigError(f'{path} is not valid JSON: {e}') from e
-        return cls.from_dict(raw)
+        try:
+            return cls.from_dict(raw)
+        except ConfigError as e:
+            raise ConfigError(f'{path}: {e}') from e
 
     def to_dict(self) -> dict[str, Any]:
         """The ``config.json`` mapping LeRobot reads (unknown loaded fields included)."""

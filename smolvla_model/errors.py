@@ -21,3 +21,8 @@ class CheckpointError(SmolVLAError):
 
 class HubResolutionError(SmolVLAError, FileNotFoundError):
     """A local folder or Hugging Face repo id could not be resolved to files on disk."""
+
+
+class InputError(SmolVLAError, ValueError):
+    """An input file or array is unusable: unreadable, wrong shape, wrong type or non-finite
+    values (names the input and what was expected)."""

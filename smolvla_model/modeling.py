@@ -25,7 +25,8 @@ from smolvla_model.attention import (
     sinusoidal_time_embedding,
 )
 from smolvla_model.batch import ModelInputs
-from smolvla_model.config import SmolVLAConfig
+from smolvla_model.config import SmolVLAConfig, check_num_steps
+from smolvla_model.errors import InputError
 from smolvla_model.vision_positions import vision_position_ids
 
 
@@ -347,33 +348,33 @@ class SmolVLAModel(nn.Module):
         """Reject a batch the network cannot consume (shape or count errors).
 
         Raises:
-            ValueError: names the field and the expected shape.
+            InputError: names the field and the expected shape.
         """
         B = inputs.batch_size
         if not inputs.images:
-            raise ValueError('inputs.images is empty: SmolVLA needs at least one camera slot')
+            raise InputError('inputs.images is empty: SmolVLA needs at least one camera slot')
         if len(inputs.images) != len(inputs.image_masks):
-            raise ValueError(
+            raise InputError(
                 f'{len(inputs.images)} images but {len(inputs.image_masks)} image_masks'
             )
         for i, (im, m) in enumerate(zip(inputs.images, inputs.image_masks, strict=False)):
             if im.ndim != 4 or im.shape[0] != B or im.shape[1] != 3:
-                raise ValueError(
+                raise InputError(
                     f'images[{i}] has shape {tuple(im.shape)}; expected [{B}, 3, H, W]'
                 )
             if tuple(m.shape) != (B,):
-                raise ValueError(f'image_masks[{i}] has shape {tuple(m.shape)}; expected [{B}]')
+                raise InputError(f'image_masks[{i}] has shape {tuple(m.shape)}; expected [{B}]')
         if tuple(inputs.state.shape) != (B, self.config.max_state_dim):
-            raise ValueError(
+            raise InputError(
                 f'state has shape {tuple(inputs.state.shape)}; expected '
                 f'[{B}, {self.config.max_state_dim}] (normalized, zero-padded)'
             )
         if inputs.lang_tokens.ndim != 2 or inputs.lang_tokens.shape[0] != B:
-            raise ValueError(
+            raise InputError(
                 f'lang_tokens has shape {tuple(inputs.lang_tokens.shape)}; need [B, L]'
             )
         if inputs.lang_masks.shape != inputs.lang_tokens.shape:
-            raise ValueError('lang_masks must have the shape of lang_tokens')
+            raise InputError('lang_masks must have the shape of lang_tokens')
 
     @torch.no_grad()
     def sample_actions(
@@ -394,19 +395,18 @@ class SmolVLAModel(nn.Module):
         Returns:
             [B, C, A] float32 actions in the normalized, padded action space (and the dict).
         Raises:
-            ValueError: bad input shapes or ``num_steps`` < 1.
+            InputError: bad input shapes; ``ConfigError`` (a ValueError) for a ``num_steps``
+                that is not an integer in 1..1000.
         """
         self.check_inputs(inputs)
-        steps = self.config.num_steps if num_steps is None else int(num_steps)
-        if steps < 1:
-            raise ValueError(f'num_steps must be >= 1, got {steps}')
+        steps = self.config.num_steps if num_steps is None else check_num_steps(num_steps)
         inputs = inputs.to(self.device)
         B = inputs.batch_size
         expected = (B, self.config.chunk_size, self.config.max_action_dim)
         if noise is None:
             noise = self.sample_noise(B, generator)
         elif tuple(noise.shape) != expected:
-            raise ValueError(f'noise has shape {tuple(noise.shape)}; expected {list(expected)}')
+            raise InputError(f'noise has shape {tuple(noise.shape)}; expected {list(expected)}')
         fm = self.model
         prefix, pad, flags = fm.embed_prefix(inputs)
         cache = fm.vlm_with_expert.fill_prefix_cache(prefix, pad, flags)

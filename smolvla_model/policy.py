@@ -28,7 +28,7 @@ import numpy as np
 import torch
 
 from smolvla_model.checkpoint import save_checkpoint
-from smolvla_model.config import SmolVLAConfig
+from smolvla_model.config import SmolVLAConfig, check_num_steps
 from smolvla_model.errors import ConfigError
 from smolvla_model.loading import load_model
 from smolvla_model.modeling import SmolVLAModel
@@ -36,8 +36,8 @@ from smolvla_model.processing import Postprocessor, Preprocessor, load_processor
 
 
 def _check_num_steps(num_steps: int | None) -> None:
-    if num_steps is not None and int(num_steps) < 1:
-        raise ConfigError(f'num_steps must be >= 1 (Euler steps per chunk), got {num_steps}')
+    if num_steps is not None:
+        check_num_steps(num_steps)
 
 
 class SmolVLAPolicy:
@@ -55,8 +55,9 @@ class SmolVLAPolicy:
         Args:
             num_steps: Euler steps per chunk; None uses the checkpoint's ``num_steps``.
         Raises:
-            ConfigError: ``num_steps`` < 1, or the processors' dimensions disagree with the
-                model's config (they must come from the same checkpoint).
+            ConfigError: ``num_steps`` not an integer in 1..1000, or the processors'
+                dimensions disagree with the model's config (they must come from the same
+                checkpoint).
         """
         _check_num_steps(num_steps)
         cfg = model.config
@@ -70,7 +71,7 @@ class SmolVLAPolicy:
         self.model = model
         self.preprocessor = preprocessor
         self.postprocessor = postprocessor
-        self.num_steps = None if num_steps is None else int(num_steps)
+        self.num_steps = None if num_steps is None else check_num_steps(num_steps)
 
     # -- loading and saving -------------------------------------------------------------------
 
@@ -188,7 +189,7 @@ class SmolVLAPolicy:
         Returns:
             float32 numpy [B, chunk_size, action_dim] in the checkpoint's action units.
         Raises:
-            ValueError: a bad observation (raised by the pre-processor before the model runs),
+            InputError: a bad observation (raised by the pre-processor before the model runs),
                 noise of the wrong shape, or NaN/inf in the model output.
         """
         inputs = self.preprocessor(observation)

@@ -20,6 +20,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+from smolvla_model.errors import InputError
+
 SLOTS: tuple[str, ...] = ('top', 'wrist', 'side')
 
 _POSITIONAL_NAMES: dict[str, str] = {
@@ -99,7 +101,7 @@ def route_frames(
         features: the checkpoint's image feature names.
 
     Raises:
-        ValueError: a key that is neither a bound slot nor a feature, or two keys for one camera.
+        InputError: a key that is neither a bound slot nor a feature, or two keys for one camera.
     """
     routed: dict[str, object] = {}
     for key, frame in frames.items():
@@ -108,17 +110,17 @@ def route_frames(
         elif key in camera_map:
             feature = camera_map[key]
         elif key in SLOTS:
-            raise ValueError(
+            raise InputError(
                 f'images: slot {key!r} is bound to no camera of this checkpoint (bound: '
                 f'{dict(camera_map)}; image features: {list(features)}); drop it or bind it '
                 'with camera_map'
             )
         else:
-            raise ValueError(
+            raise InputError(
                 f'images: unknown camera {key!r}; use a slot {list(SLOTS)} or one of the '
                 f'checkpoint image features {list(features)}'
             )
         if feature in routed:
-            raise ValueError(f'images: camera {feature!r} was given twice (as a slot and a name)')
+            raise InputError(f'images: camera {feature!r} was given twice (as a slot and a name)')
         routed[feature] = frame
     return routed

@@ -12,12 +12,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from smolvla_model.errors import SmolVLAError
 
-class ProcessorFileError(ValueError):
+
+class ProcessorFileError(SmolVLAError, ValueError):
     """A checkpoint's processing metadata (config, processor JSON, stats files) is unusable.
 
-    Subclasses ``ValueError`` so callers that guard checkpoint loading with ``except ValueError``
-    keep working; the message names the file, the key and what to do.
+    Part of the model core's one hierarchy (``SmolVLAError``); also a ``ValueError`` so callers
+    that guard checkpoint loading with ``except ValueError`` keep working. The message names
+    the file, the key and what to do.
     """
 
 

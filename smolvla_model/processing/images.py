@@ -8,7 +8,8 @@ Accepted frames (numpy arrays or torch tensors):
   dataset layout).
 
 The two layouts are told apart by dtype, never guessed from the shape, so a 3x3 image is not
-ambiguous. Everything else is refused with a ``ValueError`` naming the camera.
+ambiguous. Everything else is refused with an ``InputError`` (a
+``ValueError``) naming the camera.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
+
+from smolvla_model.errors import InputError
 
 # Float frames may overshoot [0, 1] by rounding (e.g. after a colour conversion); more than this
 # means the caller passed 0..255 floats.
@@ -31,7 +34,7 @@ def _as_tensor(frame: Any, name: str) -> torch.Tensor:
         if frame.dtype == object or not (
             np.issubdtype(frame.dtype, np.number) or frame.dtype == np.bool_
         ):
-            raise ValueError(f'image {name!r}: expected a numeric array, got dtype {frame.dtype}')
+            raise InputError(f'image {name!r}: expected a numeric array, got dtype {frame.dtype}')
         frame = np.ascontiguousarray(frame)
         if not frame.flags.writeable:
             # Frames from the suite's sources are read-only views; torch warns on (and must not
@@ -39,7 +42,7 @@ def _as_tensor(frame: Any, name: str) -> torch.Tensor:
             # one camera image is small next to the model's work.
             frame = frame.copy()
         return torch.from_numpy(frame)
-    raise ValueError(
+    raise InputError(
         f'image {name!r}: expected a numpy array or torch tensor, got {type(frame).__name__}'
     )
 
@@ -52,18 +55,18 @@ def frame_to_float_chw(frame: Any, name: str) -> torch.Tensor:
         name: the camera's name, for error messages.
 
     Raises:
-        ValueError: wrong type or dtype, wrong number of dimensions, channel count other than 3,
+        InputError: wrong type or dtype, wrong number of dimensions, channel count other than 3,
             empty image, NaN/inf, or float values outside [0, 1].
     """
     x = _as_tensor(frame, name)
     if x.dtype == torch.uint8:
         if x.ndim not in (3, 4):
-            raise ValueError(
+            raise InputError(
                 f'image {name!r}: uint8 frames must be HWC [H, W, 3] or [B, H, W, 3], '
                 f'got shape {tuple(x.shape)}'
             )
         if x.shape[-1] != 3:
-            raise ValueError(
+            raise InputError(
                 f'image {name!r}: expected 3 channels (RGB) in the last axis of a uint8 HWC '
                 f'frame, got shape {tuple(x.shape)} with {x.shape[-1]} channels'
             )
@@ -74,12 +77,12 @@ def frame_to_float_chw(frame: Any, name: str) -> torch.Tensor:
         x = x.permute(0, 3, 1, 2).contiguous().to(torch.float32) / 255.0
     elif x.is_floating_point():
         if x.ndim not in (3, 4):
-            raise ValueError(
+            raise InputError(
                 f'image {name!r}: float frames must be CHW [3, H, W] or [B, 3, H, W] in [0, 1], '
                 f'got shape {tuple(x.shape)}'
             )
         if x.shape[-3] != 3:
-            raise ValueError(
+            raise InputError(
                 f'image {name!r}: expected 3 channels (RGB) in axis -3 of a float CHW frame, '
                 f'got shape {tuple(x.shape)} with {x.shape[-3]} channels'
             )
@@ -87,21 +90,21 @@ def frame_to_float_chw(frame: Any, name: str) -> torch.Tensor:
             x = x.unsqueeze(0)
         x = x.to(torch.float32)
         if x.numel() and not bool(torch.isfinite(x).all()):
-            raise ValueError(f'image {name!r}: contains NaN or inf')
+            raise InputError(f'image {name!r}: contains NaN or inf')
         if x.numel():
             lo, hi = float(x.min()), float(x.max())
             if lo < -_RANGE_TOLERANCE or hi > 1 + _RANGE_TOLERANCE:
-                raise ValueError(
+                raise InputError(
                     f'image {name!r}: float frames must be in [0, 1], got values in '
                     f'[{lo:.4g}, {hi:.4g}]; pass uint8 HWC, or divide by 255'
                 )
     else:
-        raise ValueError(
+        raise InputError(
             f'image {name!r}: expected dtype uint8 (HWC, 0..255) or float (CHW, 0..1), '
             f'got {x.dtype}'
         )
     if x.shape[0] == 0 or x.shape[-1] == 0 or x.shape[-2] == 0:
-        raise ValueError(f'image {name!r}: empty image, shape {tuple(x.shape)} after batching')
+        raise InputError(f'image {name!r}: empty image, shape {tuple(x.shape)} after batching')
     return x
 
 
@@ -120,7 +123,7 @@ def resize_with_pad(images: torch.Tensor, height: int, width: int) -> torch.Tens
         float [B, C, height, width].
     """
     if images.ndim != 4:
-        raise ValueError(f'resize_with_pad expects [B, C, H, W], got {tuple(images.shape)}')
+        raise InputError(f'resize_with_pad expects [B, C, H, W], got {tuple(images.shape)}')
     cur_h, cur_w = images.shape[-2:]
     ratio = max(cur_w / width, cur_h / height)
     new_h, new_w = int(cur_h / ratio), int(cur_w / ratio)
@@ -141,7 +144,7 @@ def prepare_image(frame: Any, name: str, size_hw: tuple[int, int] | None) -> tor
         size_hw: target (height, width), or None to keep the frame's size.
 
     Raises:
-        ValueError: see ``frame_to_float_chw``.
+        InputError: see ``frame_to_float_chw``.
     """
     x = frame_to_float_chw(frame, name)
     if size_hw is not None:

@@ -20,6 +20,7 @@ folder beside the target and are moved in place only when every one was written.
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 import tempfile
@@ -91,23 +92,79 @@ def _read_state_file(folder: Path, step: dict[str, Any], json_path: Path) -> Sta
         raise ProcessorFileError(f'{path}: not a readable safetensors file ({e})') from e
 
 
-def _parse_norm_step(step: dict[str, Any], json_path: Path) -> tuple[dict, float | None]:
-    config = step.get('config') or {}
-    try:
-        norm_map = {FeatureType(k): NormMode(v) for k, v in (config.get('norm_map') or {}).items()}
-    except ValueError as e:
+def _step_config(step: Any, json_path: Path) -> dict[str, Any]:
+    """A step's ``config`` mapping ({} when absent); ProcessorFileError when malformed."""
+    if not isinstance(step, dict):
         raise ProcessorFileError(
-            f'{json_path}: bad norm_map {config.get("norm_map")!r}: {e}'
-        ) from e
+            f'{json_path}: each entry of "steps" must be an object, got {step!r}'
+        )
+    config = step.get('config')
+    if config is None:
+        return {}
+    if not isinstance(config, dict):
+        raise ProcessorFileError(
+            f'{json_path}: step {step.get("registry_name")!r}: "config" must be an object, '
+            f'got {config!r}'
+        )
+    return config
+
+
+def _bad_field(json_path: Path, step: dict[str, Any], key: str, want: str, got: Any) -> Exception:
+    return ProcessorFileError(
+        f'{json_path}: step {step.get("registry_name")!r}: config.{key} must be {want}, '
+        f'got {got!r}; fix or delete the field (LeRobot writes it)'
+    )
+
+
+def _parse_norm_step(step: dict[str, Any], json_path: Path) -> tuple[dict, float | None]:
+    config = _step_config(step, json_path)
+    raw_map = config.get('norm_map') or {}
+    if not isinstance(raw_map, dict):
+        raise _bad_field(json_path, step, 'norm_map', 'an object {TYPE: MODE}', raw_map)
+    try:
+        norm_map = {FeatureType(k): NormMode(v) for k, v in raw_map.items()}
+    except ValueError as e:
+        raise ProcessorFileError(f'{json_path}: bad norm_map {raw_map!r}: {e}') from e
     eps = config.get('eps')
-    return norm_map, (None if eps is None else float(eps))
+    if eps is None:
+        return norm_map, None
+    # bool is an int in Python; "tiny" or 1e999 (inf) are not usable epsilons either.
+    if isinstance(eps, bool) or not isinstance(eps, (int, float)) or not 0 <= eps < math.inf:
+        raise _bad_field(json_path, step, 'eps', 'a finite number >= 0 (LeRobot: 1e-08)', eps)
+    return norm_map, float(eps)
+
+
+def _parse_tokenizer_step(step: dict[str, Any], json_path: Path) -> dict[str, Any]:
+    config = dict(_step_config(step, json_path))
+    length = config.get('max_length')
+    if length is not None and (
+        isinstance(length, bool) or not isinstance(length, int) or not 1 <= length <= 4096
+    ):
+        raise _bad_field(json_path, step, 'max_length', 'an integer in [1, 4096] (48)', length)
+    padding = config.get('padding')
+    if padding is not None and padding not in ('max_length', 'longest'):
+        raise _bad_field(json_path, step, 'padding', '"max_length" or "longest"', padding)
+    name = config.get('tokenizer_name')
+    if name is not None and not isinstance(name, str):
+        raise _bad_field(json_path, step, 'tokenizer_name', 'a repo id or folder', name)
+    return config
+
+
+def _parse_rename_step(step: dict[str, Any], json_path: Path) -> dict[str, str]:
+    rename = _step_config(step, json_path).get('rename_map') or {}
+    if not isinstance(rename, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in rename.items()
+    ):
+        raise _bad_field(json_path, step, 'rename_map', 'an object {old: new} of strings', rename)
+    return dict(rename)
 
 
 def read_processor_files(folder: Path) -> ProcessorFiles | None:
     """Read LeRobot >= 0.4 processor files from ``folder``; None when there are none.
 
     Raises:
-        ProcessorFileError: malformed JSON, a missing or unreadable state file.
+        ProcessorFileError: malformed JSON, a wrong-typed field (names the file, the step and
+            the field), a missing or unreadable state file.
     """
     pre_path, post_path = folder / PREPROCESSOR_FILE, folder / POSTPROCESSOR_FILE
     if not pre_path.is_file() and not post_path.is_file():
@@ -115,17 +172,19 @@ def read_processor_files(folder: Path) -> ProcessorFiles | None:
     out = ProcessorFiles(source=str(pre_path if pre_path.is_file() else post_path))
     if pre_path.is_file():
         for step in _read_json(pre_path)['steps']:
+            _step_config(step, pre_path)  # every step is an object with an object config
             reg = step.get('registry_name')
             if reg == NORMALIZER_STEP:
-                out.pre_stats = _read_state_file(folder, step, pre_path)
                 norm_map, out.eps = _parse_norm_step(step, pre_path)
+                out.pre_stats = _read_state_file(folder, step, pre_path)
                 out.norm_map = norm_map or None
             elif reg == TOKENIZER_STEP:
-                out.tokenizer = dict(step.get('config') or {})
+                out.tokenizer = _parse_tokenizer_step(step, pre_path)
             elif reg == RENAME_STEP:
-                out.rename_map = dict((step.get('config') or {}).get('rename_map') or {})
+                out.rename_map = _parse_rename_step(step, pre_path)
     if post_path.is_file():
         for step in _read_json(post_path)['steps']:
+            _step_config(step, post_path)
             if step.get('registry_name') == UNNORMALIZER_STEP:
                 out.post_stats = _read_state_file(folder, step, post_path)
                 norm_map, eps = _parse_norm_step(step, post_path)

@@ -76,8 +76,9 @@ class FeatureNormalizer:
     """Normalizes and unnormalizes named features with fixed statistics.
 
     Construction checks, for every feature whose mode is not IDENTITY, that the needed stats
-    exist, are finite, have the feature's width, and (MEAN_STD) that std is not negative; so a
-    bad stats file fails at load time, not on the first action.
+    exist, are finite, have the feature's width, that std is not negative (MEAN_STD) and that
+    the low bound does not exceed the high one (MIN_MAX, QUANTILES, QUANTILE10); so a bad stats
+    file fails at load time, not on the first action.
     """
 
     def __init__(
@@ -96,7 +97,8 @@ class FeatureNormalizer:
         source: where the stats came from, for error messages (a file name).
 
         Raises:
-            ProcessorFileError: missing, non-finite or wrongly shaped statistics.
+            ProcessorFileError: missing, non-finite or wrongly shaped statistics, negative std,
+                or min > max (names the feature and the dims).
         """
         self.features = dict(features)
         self.modes = dict(modes)
@@ -133,6 +135,15 @@ class FeatureNormalizer:
                 kept[key] = t.clone()
             if mode is NormMode.MEAN_STD and bool((kept['std'] < 0).any()):
                 raise ProcessorFileError(f'{source}: {name}.std has negative entries')
+            if mode is not NormMode.MEAN_STD:
+                # low > high would flip the sign of the normalized values, and so of every
+                # action the model outputs: a swapped or corrupted stats file, never intended.
+                flipped = torch.nonzero(kept[lo_key] > kept[hi_key]).reshape(-1).tolist()
+                if flipped:
+                    raise ProcessorFileError(
+                        f'{source}: {name}.{lo_key} > {name}.{hi_key} in dims {flipped} '
+                        f'({mode.value} would negate them); check the stats are not swapped'
+                    )
             self.stats[name] = kept
 
     def _scale(self, name: str) -> tuple[NormMode, torch.Tensor, torch.Tensor]:

@@ -14,8 +14,8 @@ Observation format (one dict per call)::
     }
 
 Frames: uint8 HWC [H, W, 3] / [B, H, W, 3] (RGB) or float CHW [3, H, W] / [B, 3, H, W] in
-[0, 1]. Every input error raises ``ValueError`` naming the input and what was expected, before
-anything is computed.
+[0, 1]. Every input error raises ``InputError`` (a ``ValueError``) naming the input and what
+was expected, before anything is computed.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ import numpy as np
 import torch
 
 from smolvla_model.batch import ModelInputs
+from smolvla_model.errors import InputError
 from smolvla_model.processing.cameras import build_camera_map, route_frames
 from smolvla_model.processing.config import (
     ACTION_KEY,
@@ -53,33 +54,33 @@ def _modes(config: ProcessorConfig) -> dict:
 
 
 def _validate_state(state: Any, expected_dim: int) -> torch.Tensor:
-    """State [D] or [B, D] (any real dtype) -> float32 [B, D]; raises ValueError."""
+    """State [D] or [B, D] (any real dtype) -> float32 [B, D]; raises InputError."""
     if isinstance(state, torch.Tensor):
         x = state.detach().cpu()
         if x.dtype == torch.bool or x.is_complex():
-            raise ValueError(f'state: expected a real-valued array, got dtype {x.dtype}')
+            raise InputError(f'state: expected a real-valued array, got dtype {x.dtype}')
     else:
         arr = np.asarray(state)
         if arr.dtype.kind not in 'fiu':
-            raise ValueError(f'state: expected a real-valued array, got dtype {arr.dtype}')
+            raise InputError(f'state: expected a real-valued array, got dtype {arr.dtype}')
         x = torch.from_numpy(np.ascontiguousarray(arr))
     if x.ndim == 1:
         x = x.unsqueeze(0)
     if x.ndim != 2:
-        raise ValueError(
+        raise InputError(
             f'state: expected shape [{expected_dim}] or [B, {expected_dim}], got {tuple(x.shape)}'
         )
     if x.shape[1] != expected_dim:
-        raise ValueError(
+        raise InputError(
             f"state: expected {expected_dim} values per row (the checkpoint's "
             f'{STATE_KEY} dim), got {x.shape[1]}'
         )
     if x.shape[0] == 0:
-        raise ValueError('state: empty batch')
+        raise InputError('state: empty batch')
     x = x.to(torch.float32)
     if not bool(torch.isfinite(x).all()):
         bad = (~torch.isfinite(x)).nonzero()[:, 1].unique().tolist()
-        raise ValueError(f'state: contains NaN or inf (in dims {bad}); refusing to run the model')
+        raise InputError(f'state: contains NaN or inf (in dims {bad}); refusing to run the model')
     return x
 
 
@@ -150,18 +151,18 @@ class Preprocessor:
         """Validate and transform one observation (batch of B) into ``ModelInputs``.
 
         Raises:
-            ValueError: a missing key; images not a dict, unknown or missing camera (without
+            InputError: a missing key; images not a dict, unknown or missing camera (without
                 ``empty_cameras``), wrong dtype / shape / channel count / range, batch-size
                 mismatch; state with wrong dims or NaN/inf; empty instruction.
         """
         if not isinstance(observation, Mapping):
-            raise ValueError(
+            raise InputError(
                 f'observation: expected a dict with keys {OBSERVATION_KEYS}, '
                 f'got {type(observation).__name__}'
             )
         missing = [k for k in OBSERVATION_KEYS if k not in observation]
         if missing:
-            raise ValueError(f'observation: missing {missing}; expected keys {OBSERVATION_KEYS}')
+            raise InputError(f'observation: missing {missing}; expected keys {OBSERVATION_KEYS}')
         cfg = self.config
         state = _validate_state(observation['state'], cfg.state_dim)
         batch = state.shape[0]
@@ -182,7 +183,7 @@ class Preprocessor:
     def _images(self, frames: Any, batch: int) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
         cfg = self.config
         if not isinstance(frames, Mapping):
-            raise ValueError(
+            raise InputError(
                 f'images: expected a dict camera name -> frame, got {type(frames).__name__}'
             )
         frames = {self.rename_map.get(k, k): v for k, v in frames.items()}
@@ -192,13 +193,13 @@ class Preprocessor:
         if absent_real and len(absent_real) > cfg.empty_cameras:
             slots = {f: s for s, f in self.camera_map.items()}
             named = [f'{f} (slot {slots[f]})' if f in slots else f for f in absent_real]
-            raise ValueError(
+            raise InputError(
                 f'images: missing camera(s) {named}; this checkpoint accepts at most '
                 f'{cfg.empty_cameras} missing camera(s) (empty_cameras). Provide them (keys: a '
                 f'slot bound in {self.camera_map} or a feature name)'
             )
         if not present:
-            raise ValueError(
+            raise InputError(
                 f'images: no camera given; the checkpoint needs at least one of '
                 f'{cfg.real_camera_names}'
             )
@@ -206,7 +207,7 @@ class Preprocessor:
         for name in present:
             img = prepare_image(routed[name], name, cfg.image_size_hw)
             if img.shape[0] != batch:
-                raise ValueError(
+                raise InputError(
                     f'image {name!r}: batch of {img.shape[0]} frames, but the state has {batch} '
                     'rows'
                 )
@@ -264,7 +265,7 @@ class Postprocessor:
             float32 numpy [B, T, action_dim] in the checkpoint's action units.
 
         Raises:
-            ValueError: wrong shape or dtype, or NaN/inf (never hand those to a robot).
+            InputError: wrong shape or dtype, or NaN/inf (never hand those to a robot).
         """
         x = (
             actions.detach().cpu()
@@ -273,15 +274,15 @@ class Postprocessor:
         )
         cfg = self.config
         if not x.is_floating_point():
-            raise ValueError(f'actions: expected a float tensor, got dtype {x.dtype}')
+            raise InputError(f'actions: expected a float tensor, got dtype {x.dtype}')
         if x.ndim != 3 or x.shape[-1] not in (cfg.max_action_dim, cfg.action_dim):
-            raise ValueError(
+            raise InputError(
                 f'actions: expected shape [B, T, {cfg.max_action_dim}] (or [B, T, '
                 f'{cfg.action_dim}]), got {tuple(x.shape)}'
             )
         x = x[..., : cfg.action_dim].to(torch.float32)
         if not bool(torch.isfinite(x).all()):
-            raise ValueError('actions: the model output contains NaN or inf')
+            raise InputError('actions: the model output contains NaN or inf')
         return self.normalizer.unnormalize(ACTION_KEY, x).numpy()
 
 

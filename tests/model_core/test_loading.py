@@ -176,7 +176,7 @@ def test_repo_id_resolves_from_hf_cache(tmp_path, monkeypatch):
     ('field', 'value', 'match'),
     [
         ('n_action_steps', 60, 'cannot exceed chunk_size'),
-        ('num_steps', 0, 'num_steps must be > 0'),
+        ('num_steps', 0, r'num_steps must be in \[1, 1000\], got 0'),
         ('attention_mode', 'self_attn', 'not supported'),
         ('normalization_mapping', {'STATE': 'ZSCORE'}, 'ZSCORE'),
         ('max_state_dim', 4, 'max_state_dim is 4'),
