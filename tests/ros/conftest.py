@@ -34,8 +34,10 @@ if _ROS_ERROR is not None:
     collect_ignore_glob = ['test_*.py']
 
 
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    # Every test here needs ROS: mark them so `-m "not ros"` deselects the folder.
+    # Every test here needs ROS: mark them so `-m "not ros"` deselects the folder (tryfirst: the
+    # marks must exist before pytest's own -m deselection runs).
     here = os.path.dirname(__file__)
     for item in items:
         if str(item.path).startswith(here + os.sep):
