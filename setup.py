@@ -52,6 +52,28 @@ EXTRAS = {
         'colcon-package-information>=0.4',
         'matplotlib>=3.8',
     ],
+    # ROS 2 Kilted from PyPI (the ros-python-wheels builds): rclpy with Fast DDS, lifecycle and
+    # actions, and the message packages the nodes use. Pinned (==) so CI and users get the build
+    # the suite is tested with. Not part of 'all': pip users without ROS never need it. The build
+    # tools for smolvla_interfaces are listed in scripts/build_interfaces.sh, not here: the wheels'
+    # metadata omits build-time dependencies, and only a colcon build needs them.
+    'ros': [
+        'ros-rclpy[fastrtps]==9.1.2',
+        'ros-rcl-lifecycle==10.1.3',
+        'ros-rcl-action==10.1.3',
+        'ros-builtin-interfaces==2.3.0',
+        'ros-rcl-interfaces==2.3.0',
+        'ros-rosgraph-msgs==2.3.0',
+        'ros-action-msgs==2.3.0',
+        'ros-lifecycle-msgs==2.3.0',
+        'ros-std-msgs==5.5.1',
+        'ros-std-srvs==5.5.1',
+        'ros-sensor-msgs==5.5.1',
+        'ros-trajectory-msgs==5.5.1',
+        'ros-geometry-msgs==5.5.1',
+        'ros-diagnostic-msgs==5.5.1',
+        'ros-visualization-msgs==5.5.1',
+    ],
 }
 EXTRAS['all'] = sorted({d for n in ('model', 'sim', 'hardware', 'camera') for d in EXTRAS[n]})
 

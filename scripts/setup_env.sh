@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # Set up everything smolvla-ros needs on a fresh Debian/Ubuntu machine (root or sudo):
-# system packages, a virtualenv in .venv, PyTorch, and the project with all extras.
+# system packages, a virtualenv in .venv, PyTorch, the project with all extras, ROS 2 Kilted from
+# PyPI (the `ros` extra: rclpy, Fast DDS, the message packages) and smolvla_interfaces built with
+# colcon into .ros_ws/ (scripts/build_interfaces.sh). Use ROS from a shell with
+# `source scripts/ros_env.sh`.
 # Idempotent: a second run only checks what is already there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,7 +16,8 @@ fi
 
 # libosmesa6: MuJoCo renders the simulator cameras on the CPU through OSMesa.
 # python3-venv: the virtualenv below. git: colcon and the tests inspect the tree.
-APT_PACKAGES=(libosmesa6 python3-venv python3-dev git)
+# cmake, make, g++: colcon builds smolvla_interfaces (rosidl generates and compiles C/C++).
+APT_PACKAGES=(libosmesa6 python3-venv python3-dev git cmake make g++)
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")
@@ -41,5 +45,8 @@ if ! .venv/bin/python -c 'import torch' 2>/dev/null; then
   "${PIP[@]}" $TORCH_SPEC
 fi
 
-echo "==> pip install -e .[all,dev]"
-"${PIP[@]}" -e '.[all,dev]'
+echo "==> pip install -e .[all,dev,ros]"
+"${PIP[@]}" -e '.[all,dev,ros]'
+
+# The build tools (pinned there) and the colcon build; skipped when already up to date.
+SMOLVLA_VENV="$PWD/.venv" bash scripts/build_interfaces.sh

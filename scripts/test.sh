@@ -5,6 +5,20 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup_env.sh
 
+# The colcon-built smolvla_interfaces on PYTHONPATH / LD_LIBRARY_PATH / AMENT_PREFIX_PATH.
+# shellcheck source=scripts/ros_env.sh
+source scripts/ros_env.sh
+# The network rule: DDS discovery stays on loopback (never multicast on the machine's other
+# interfaces), and this run gets its own domain so parallel runs do not see each other's topics.
+# Set before any process initialises rclpy; tests/conftest.py enforces the same for pytest.
+export ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST
+export ROS_LOCALHOST_ONLY=1
+unset ROS_STATIC_PEERS
+export SMOLVLA_TEST_DOMAIN_ID=${SMOLVLA_TEST_DOMAIN_ID:-$((1 + $$ % 101))}
+export ROS_DOMAIN_ID=$SMOLVLA_TEST_DOMAIN_ID
+# CI has ROS: a broken ROS set-up fails the run instead of skipping the ROS tests.
+export SMOLVLA_REQUIRE_ROS=1
+
 export MUJOCO_GL=${MUJOCO_GL:-osmesa}
 export HF_HUB_OFFLINE=1
 

@@ -85,6 +85,30 @@ def test_inner_layers_do_not_import_outer_ones(path):
     assert not bad, f'{path.relative_to(ROOT)} ({package}) must not import {bad}'
 
 
+def node_files() -> list[Path]:
+    return sorted(p for p in (ROOT / 'smolvla_ros' / 'nodes').rglob('*.py'))
+
+
+def test_nodes_are_ros_facing_and_scanned_separately():
+    nodes = node_files()
+    assert ROOT / 'smolvla_ros' / 'nodes' / 'conversions.py' in nodes
+    assert all(is_ros_facing(p) for p in nodes)
+    assert not set(nodes) & set(core_files())
+
+
+@pytest.mark.parametrize('path', core_files(), ids=lambda p: str(p.relative_to(ROOT)))
+def test_cores_do_not_import_nodes(path):
+    bad = [m for m in imported_modules(path) if m.startswith('smolvla_ros.nodes')]
+    assert not bad, f'{path.relative_to(ROOT)} imports {bad}; nodes are the outer layer'
+
+
+@pytest.mark.parametrize('path', node_files(), ids=lambda p: str(p.relative_to(ROOT)))
+def test_nodes_import_only_the_cores_as_first_party(path):
+    first_party = [m for m in imported_modules(path) if m.split('.')[0] in CORE_PACKAGES]
+    bad = [m for m in first_party if m.split('.')[0] not in ALLOWED_FIRST_PARTY['smolvla_ros']]
+    assert not bad, f'{path.relative_to(ROOT)} must not import {bad}'
+
+
 def test_scanner_flags_ros_imports(tmp_path):
     sample = tmp_path / 'm.py'
     sample.write_text('import rclpy\nfrom sensor_msgs.msg import Image\nimport numpy\n')
