@@ -554,17 +554,23 @@ def chunk_to_trajectory_msg(chunk: ActionChunk) -> JointTrajectory:
     return msg
 
 
-def chunk_to_msg(chunk: ActionChunk, request_id: int = 0) -> ActionChunkMsg:
+# ActionChunk.msg carries request_id as uint64; the core uses -1 for a chunk nobody requested
+# (request ids start at 0), so that one value travels as the largest uint64.
+UNREQUESTED_ID = _UINT64_MAX
+
+
+def chunk_to_msg(chunk: ActionChunk) -> ActionChunkMsg:
     """A smolvla_interfaces/ActionChunk of a core chunk.
 
-    Args:
-        chunk: the chunk (radians, times on the node clock's time base).
-        request_id: the ChunkRequest.request_id it answers; 0 when produced unrequested.
+    ``request_id`` is the chunk's (the ChunkRequest it answers); an unrequested chunk
+    (``request_id == -1``) is sent as :data:`UNREQUESTED_ID`. The frames' capture times
+    (``chunk.frame_times_s``) have no field in the message and stay on the policy side.
 
     Raises:
-        ConversionError: as :func:`chunk_to_trajectory_msg`, a negative chunk_id or request_id,
-            or a latency that is not finite.
+        ConversionError: as :func:`chunk_to_trajectory_msg`, a negative chunk_id, a request_id
+            below -1, or a latency that is not finite.
     """
+    request_id = UNREQUESTED_ID if chunk.request_id == -1 else chunk.request_id
     for what, value in (('chunk_id', chunk.chunk_id), ('request_id', request_id)):
         if not 0 <= int(value) <= _UINT64_MAX:
             raise ConversionError(f'{what} must be in 0..2**64-1 (uint64), got {value}')
@@ -648,6 +654,7 @@ def chunk_from_msg(msg: ActionChunkMsg, joint_order: Sequence[str] | None = None
         dt_s=float(msg.dt_s),
         chunk_id=int(msg.chunk_id),
         inference_latency_s=float(msg.inference_latency_s),
+        request_id=-1 if msg.request_id == UNREQUESTED_ID else int(msg.request_id),
     )
 
 

@@ -386,8 +386,10 @@ def test_frame_round_trip_raw_and_compressed():
 # -- chunks ----------------------------------------------------------------------------------
 def test_chunk_to_msg_hand_values():
     actions = np.array([[0.1, 0.2], [0.3, 0.4], [0.5, 0.6]])
-    chunk = ActionChunk(('a', 'b'), actions, 100.5, 0.1, chunk_id=9, inference_latency_s=0.2)
-    msg = cv.chunk_to_msg(chunk, request_id=4)
+    chunk = ActionChunk(
+        ('a', 'b'), actions, 100.5, 0.1, chunk_id=9, inference_latency_s=0.2, request_id=4
+    )
+    msg = cv.chunk_to_msg(chunk)
     assert (msg.header.stamp.sec, msg.header.stamp.nanosec) == (100, 500_000_000)
     assert msg.trajectory.header.stamp == msg.header.stamp
     assert (msg.chunk_id, msg.request_id) == (9, 4)
@@ -459,6 +461,16 @@ def test_chunk_from_msg_errors(msg, match):
         cv.chunk_from_msg(msg)
 
 
+def test_request_id_round_trip_and_the_unrequested_value():
+    """Request ids start at 0 in the executor, so 0 is a real request; the core's -1
+    (unrequested) travels as the largest uint64 and comes back as -1."""
+    for rid, wire in ((0, 0), (7, 7), (-1, 2**64 - 1)):
+        chunk = ActionChunk(('a',), [[0.5]], 3.0, 0.1, chunk_id=2, request_id=rid)
+        msg = cv.chunk_to_msg(chunk)
+        assert msg.request_id == wire
+        assert cv.chunk_from_msg(msg).request_id == rid
+
+
 def test_chunk_from_msg_missing_joint_in_order():
     msg = chunk_msg([NS // 2], [[1.0, 2.0]])
     with pytest.raises(ConversionError, match=r"lacks joints \['gripper'\]"):
@@ -466,9 +478,8 @@ def test_chunk_from_msg_missing_joint_in_order():
 
 
 def test_chunk_to_msg_errors():
-    chunk = ActionChunk(('a',), [[0.0]], 1.0, 0.1)
     with pytest.raises(ConversionError, match='request_id must be in'):
-        cv.chunk_to_msg(chunk, request_id=-1)
+        cv.chunk_to_msg(ActionChunk(('a',), [[0.0]], 1.0, 0.1, request_id=-2))
     with pytest.raises(ConversionError, match="NaN or inf actions for joints \\['a'\\]"):
         cv.chunk_to_msg(ActionChunk(('a',), [[math.nan]], 1.0, 0.1))
     with pytest.raises(ConversionError, match='shape'):
