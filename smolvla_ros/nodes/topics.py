@@ -31,6 +31,10 @@ POLICY_STATUS = 'smolvla/policy_status'  # smolvla_interfaces/PolicyStatus
 EXECUTOR_STATUS = 'smolvla/executor_status'  # smolvla_interfaces/ExecutorStatus
 PLANNED_PATH = 'smolvla/planned_path'  # visualization_msgs/MarkerArray (RViz)
 TASK_SUCCESS = 'smolvla/task_success'  # std_msgs/Bool: the simulator's success check
+# geometry_msgs/PoseStamped in base_link, latched: privileged simulator state for the scripted
+# expert (a camera policy never reads these).
+SIM_CUBE_POSE = 'smolvla/sim/cube_pose'
+SIM_BIN_POSE = 'smolvla/sim/bin_pose'
 CLOCK = '/clock'  # rosgraph_msgs/Clock, from sim_node
 DIAGNOSTICS = '/diagnostics'  # diagnostic_msgs/DiagnosticArray
 
