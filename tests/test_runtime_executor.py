@@ -339,6 +339,36 @@ def test_refused_request_is_not_in_flight_and_is_asked_again_next_tick():
     assert ex.metrics.summary()['requests_refused'] == 3
 
 
+def test_chunk_later_than_the_watchdog_still_runs_when_the_arm_held_since_before_it():
+    """A policy slower than the watchdog (the full-size model on a CPU: 6-10 s a chunk). The
+    queue ran dry at ~1.7 s and the arm held still from then; the watchdog tripped at ~3 s; the
+    chunk observed at ~1.7 s arrives at 8 s. The arm has not moved since that observation, so
+    the chunk is not stale and must start now. Before the fix the watchdog trip restarted the
+    hold clock, every action counted as past and the arm stayed starved."""
+    cfg = RuntimeConfig(mode='sync', request_timeout_s=20.0)
+    ex, clock, rec = make(cfg)
+    f = ramp(0.1)
+    ex.tick(np.zeros(J))  # start-up: request 0 observed at t = 0
+    clock.advance(DT)
+    assert ex.submit_chunk(chunk_from(f, 0.0, 50, DT, chunk_id=0))
+    late = None
+    while clock.now() < 8.0:
+        out = ex.tick(np.zeros(J))
+        if late is None and len(rec.requests) == 2:
+            late = rec.requests[1]  # the request sent when the queue ran dry
+        clock.advance(DT)
+    assert late is not None and 1.6 < late.time_s < 1.8
+    assert ex.metrics.watchdog_trips == 1 and out.state == 'watchdog'
+    stale_before = ex.metrics.actions_dropped_stale
+    assert ex.submit_chunk(chunk_from(f, late.time_s, 50, DT, chunk_id=1))
+    states = []
+    for _ in range(10):
+        states.append(ex.tick(np.zeros(J)).state)
+        clock.advance(DT)
+    assert ex.metrics.actions_dropped_stale == stale_before  # nothing of it counted as past
+    assert states == ['tracking'] * 10
+
+
 def test_bad_measurement_raises_and_changes_nothing():
     ex, _, _ = make()
     with pytest.raises(ValueError, match='measured'):

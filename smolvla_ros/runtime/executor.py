@@ -312,7 +312,11 @@ class ChunkExecutor:
         ):
             self._watchdog_tripped = True
             m.add(watchdog_trips=1, actions_superseded=self._timeline.clear())
-            self._hold_since = now  # holding from here: a later chunk is not stale
+            # Holding from here: a chunk observed later is not stale. If the queue had already
+            # run dry the arm has held since then, and a chunk observed in between (a policy
+            # slower than the watchdog) is not stale either: keep the earlier hold time.
+            if self._hold_since is None:
+                self._hold_since = now
             _LOG.error(
                 'watchdog: no valid chunk for %.3f s; holding position',
                 now - self._last_valid_t,
