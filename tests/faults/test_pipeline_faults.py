@@ -15,8 +15,11 @@ from smolvla_checkpoints import VLM, make_checkpoint
 
 from smolvla_ros.action_space import virtual_calibration
 from smolvla_ros.pipeline import PipelineConfig, SimPipeline
+from smolvla_ros.policy.protocol import PolicyInput
+from smolvla_ros.policy.replay import ReplayPolicy, record
 from smolvla_ros.policy.scripted_expert import ScriptedExpertPolicy
 from smolvla_ros.policy.smolvla import SmolVLAChunkPolicy
+from smolvla_ros.runtime.executor import ObservationSnapshot
 from so_arm_driver.sim import SimArm, SimConfig
 
 SEED = 3
@@ -105,3 +108,24 @@ def test_bad_duration_runs_nothing() -> None:
                     pipe.run(bad)
         assert arm.sim.time_s == 0.0
         np.testing.assert_array_equal(arm.sim.goals(), goals)
+
+
+def test_policy_in_another_joint_order_is_refused_before_anything_runs(tmp_path: Path) -> None:
+    """Fault: a policy whose columns are in another joint order (a replay recorded reversed) ->
+    Expected: ValueError naming both orders at construction; the replay is not read from, the
+    simulator does not step and no goal changes."""
+    with SimArm(config=SimConfig(image_width=32, image_height=24)) as arm:
+        arm.sim.reset(SEED)
+        goals = arm.sim.goals()
+        reversed_names = tuple(reversed(arm.joint_names))
+        chunks = np.stack([np.zeros((5, 6)), np.ones((5, 6))])
+        path = record(tmp_path / 'r.npz', chunks, reversed_names, 1 / 30)
+        replay = ReplayPolicy(path)
+        with pytest.raises(ValueError, match='joint') as err:
+            SimPipeline(arm, replay)
+        assert str(reversed_names) in str(err.value) and str(arm.joint_names) in str(err.value)
+        assert arm.sim.time_s == 0.0
+        np.testing.assert_array_equal(arm.sim.goals(), goals)
+        # The replay still starts at its first chunk: nothing consumed one.
+        snap = ObservationSnapshot(0, 0.0, np.zeros(6), reversed_names, must_go=True)
+        np.testing.assert_array_equal(replay.predict(PolicyInput(snap, {}, '')), chunks[0])
