@@ -11,13 +11,17 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from smolvla_checkpoints import make_checkpoint
 
+from smolvla_model.errors import ConfigError
 from smolvla_ros.bench.__main__ import main
 from smolvla_ros.bench.async_bench import Scenario, no_starvation_bound_s, run_mode
 from smolvla_ros.bench.model_policy import (
     ModelLatencyPolicy,
     SyntheticFrameSource,
     build_random_smolvla,
+    load_checkpoint_policy,
+    model_chunk_size,
 )
 from smolvla_ros.bench.pick_place import (
     GRASP_CLOSED,
@@ -196,3 +200,30 @@ def test_cli_refuses_impossible_model_options_and_writes_nothing(tmp_path, capsy
     assert main(['async', *extra, '--json', str(out)]) == 2
     assert message in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_a_checkpoint_is_timed_with_its_own_chunk_size_and_fps(tmp_path):
+    # A degrees checkpoint (LeRobot units): the simulator's virtual calibration binds it, its
+    # chunk (12) and fps (30) come from the checkpoint, and the oracle plans to match.
+    ckpt = make_checkpoint(
+        tmp_path / 'ckpt',
+        state_stats={'mean': [0] * 6, 'std': [60] * 6},
+        action_stats={'mean': [0] * 6, 'std': [10] * 6},
+        cameras=('observation.images.top', 'observation.images.wrist'),
+        units='degrees',
+        fps=30,
+        chunk_size=12,
+    )
+    model = load_checkpoint_policy(ckpt, SO101.joint_names, dt_s=None)
+    assert model_chunk_size(model) == 12 and model.dt_s == pytest.approx(1 / 30)
+    assert model.required_slots == ('top', 'wrist')
+    task = PickPlaceTask()
+    oracle = OraclePolicy(task, PickPlaceWorld(task), chunk_size=12, dt_s=model.dt_s)
+    wrapped = ModelLatencyPolicy(model, oracle)
+    source = SyntheticFrameSource(wrapped.required_slots, lambda: 2.0, 0.1, height=48, width=64)
+    req = _request(2.0, {f.slot: f for f in source.read()})
+    np.testing.assert_array_equal(wrapped.predict(req), oracle.predict(req))
+    assert wrapped.latencies_s[0] > 0
+    # A dt that disagrees with the checkpoint's fps is refused (as from_pretrained does).
+    with pytest.raises(ConfigError, match='fps'):
+        load_checkpoint_policy(ckpt, SO101.joint_names, dt_s=1 / 15)
