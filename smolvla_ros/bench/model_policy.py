@@ -16,9 +16,10 @@ size    architecture
 tiny    the parity fixture's micro layout: text width 64, 4 of 8 layers kept, vision width 32
         with 2 layers, 64x64 images (4 tokens each); about 0.5 M parameters
 small   text width 384 (6 heads, 2 KV heads), 8 of 16 layers kept, vision width 384 with 6
-        layers, 256x256 images (16 tokens each); about 40 M parameters
-full    smolvla_base's layout (450 M parameters): SmolVLM2-500M, 16 of 32 text layers, the
-        12-layer vision tower, 512x512 images (64 tokens each)
+        layers, 256x256 images (16 tokens each); about 35 M parameters
+full    smolvla_base's layout (450 M parameters; 403 M materialised, the unused lm_head is
+        skipped): SmolVLM2-500M, 16 of 32 text layers, the 12-layer vision tower, 512x512
+        images (64 tokens each)
 ======  =====================================================================================
 
 All sizes: three cameras (top, wrist, side), 6 joints in radians, 10 Euler steps, the language
