@@ -45,11 +45,13 @@ def make_checkpoint(
     norm_map: Mapping[str, str] | None = None,
     empty_cameras: int = 0,
     seed: int = 0,
+    chunk_size: int = 10,
 ) -> Path:
     """Write a random micro SmolVLA checkpoint into ``folder`` and return it.
 
     ``state_stats`` / ``action_stats``: ``{'mean': [...], 'std': [...]}`` (or min/max) in the
     checkpoint's units; with action std 0 every predicted action equals the action mean.
+    ``chunk_size``: actions per chunk (short keeps the tests fast).
     """
     raw = json.loads((FIXTURES / 'micro_fp32' / 'config.json').read_text())
     raw['input_features'] = {
@@ -57,7 +59,7 @@ def make_checkpoint(
         'observation.state': {'type': 'STATE', 'shape': [dim]},
     }
     raw['output_features'] = {'action': {'type': 'ACTION', 'shape': [dim]}}
-    raw['chunk_size'] = raw['n_action_steps'] = 10  # a short chunk keeps the tests fast
+    raw['chunk_size'] = raw['n_action_steps'] = chunk_size
     raw['num_steps'] = 2
     raw['vlm_model_name'] = str(VLM)
     raw['empty_cameras'] = empty_cameras

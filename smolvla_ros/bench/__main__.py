@@ -9,9 +9,12 @@ import argparse
 import json
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 from smolvla_ros.bench.async_bench import (
+    DEFAULT_CAMERA_FPS,
     MODES,
     Scenario,
     evaluate_targets,
@@ -19,9 +22,19 @@ from smolvla_ros.bench.async_bench import (
     run_mode,
     sweep,
 )
+from smolvla_ros.bench.model_policy import (
+    LATENCY_NOTE,
+    MODEL_SIZES,
+    build_random_smolvla,
+    load_checkpoint_policy,
+    model_chunk_size,
+    model_parameters,
+    warm_up,
+)
 from smolvla_ros.bench.policy_sim import LatencyModel
 from smolvla_ros.bench.sim_arm import SIM_ARMS, BackendUnavailableError
 from smolvla_ros.runtime.config import BLEND_MODES
+from so_arm_driver.robots import SO101
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -49,7 +62,65 @@ def _parser() -> argparse.ArgumentParser:
     a.add_argument('--tick-rate', type=float, default=30.0, help='Hz')
     a.add_argument('--sim', choices=sorted(SIM_ARMS), default='kinematic')
     a.add_argument('--seed', type=int, default=0)
+    a.add_argument(
+        '--policy',
+        choices=('oracle', 'smolvla'),
+        default='oracle',
+        help='oracle: latency sampled from --latency-median/--latency-sigma; smolvla: latency '
+        'measured from a real SmolVLA forward pass on every request (real time only), actions '
+        "from the oracle, since a random model's actions mean nothing",
+    )
+    a.add_argument(
+        '--model-size',
+        choices=MODEL_SIZES,
+        help='random-initialised SmolVLA built in-process (default small; full = the 450M '
+        'smolvla_base layout); with --policy smolvla',
+    )
+    a.add_argument(
+        '--checkpoint', type=Path, help='time this SmolVLA checkpoint instead (--policy smolvla)'
+    )
+    a.add_argument(
+        '--camera-fps',
+        type=float,
+        default=DEFAULT_CAMERA_FPS,
+        help='frame rate of the model cameras (MuJoCo renders, or synthetic frames), Hz',
+    )
+    a.add_argument('--device', default='cpu', help='torch device of the model (cpu, cuda)')
     return p
+
+
+def _check_model_args(args: argparse.Namespace) -> str | None:
+    """The error message for an impossible combination of the model options, or None."""
+    if args.policy != 'smolvla':
+        if args.model_size is not None or args.checkpoint is not None:
+            return '--model-size and --checkpoint need --policy smolvla'
+        return None
+    if args.simulated_time:
+        return (
+            '--policy smolvla measures the real model latency, which needs real time: simulated '
+            'time stands still while the model computes. Drop --simulated-time (or use '
+            '--policy oracle with --latency-median for simulated runs)'
+        )
+    if args.model_size is not None and args.checkpoint is not None:
+        return 'give either --model-size or --checkpoint, not both'
+    if args.checkpoint is not None and not args.checkpoint.is_dir():
+        return f'--checkpoint {args.checkpoint}: no such folder'
+    if not args.camera_fps > 0:
+        return '--camera-fps must be > 0 Hz'
+    return None
+
+
+def _build_model(args: argparse.Namespace, joint_names: tuple[str, ...]) -> Any:
+    if args.checkpoint is not None:
+        return load_checkpoint_policy(args.checkpoint, joint_names, args.dt, args.device)
+    return build_random_smolvla(
+        args.model_size or 'small',
+        joint_names,
+        chunk_size=args.chunk_size,
+        dt_s=args.dt,
+        device=args.device,
+        seed=args.seed,
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -59,6 +130,33 @@ def main(argv: list[str] | None = None) -> int:
     if args.duration <= 0 or args.sweep_duration <= 0:
         print('error: --duration and --sweep-duration must be > 0 seconds', file=sys.stderr)
         return 2
+    problem = _check_model_args(args)
+    if problem is not None:
+        print(f'error: {problem}', file=sys.stderr)
+        return 2
+    model, model_info = None, None
+    if args.policy == 'smolvla':
+        from smolvla_model.errors import SmolVLAError
+
+        try:
+            model = _build_model(args, SO101.joint_names)
+        except (ValueError, OSError, SmolVLAError) as e:  # a bad checkpoint, size or device
+            print(f'error: cannot build the model: {e}', file=sys.stderr)
+            return 2
+        # The chunks are the model's own size and step; the oracle plans to match.
+        args.chunk_size, args.dt = model_chunk_size(model), float(model.dt_s)
+        warm_s = warm_up(model)
+        model_info = {
+            'source': str(args.checkpoint or f'random {args.model_size or "small"}'),
+            'parameters': model_parameters(model),
+            'warm_up_s': warm_s,
+            'note': LATENCY_NOTE,
+        }
+        print(
+            f'model: {model_info["source"]}, {model_info["parameters"] / 1e6:.1f} M parameters, '
+            f'chunk {args.chunk_size} x {args.dt:.4f} s, first call {warm_s:.2f} s'
+        )
+        print(f'  {LATENCY_NOTE}')
     try:
         scenario = Scenario(
             chunk_size=args.chunk_size,
@@ -78,7 +176,12 @@ def main(argv: list[str] | None = None) -> int:
     for mode in MODES:
         try:
             results[mode] = run_mode(
-                scenario, mode, args.duration, realtime=not args.simulated_time
+                scenario,
+                mode,
+                args.duration,
+                realtime=not args.simulated_time,
+                model=model,
+                camera_fps=args.camera_fps,
             )
         except BackendUnavailableError as e:  # e.g. --sim mujoco without MuJoCo installed
             print(f'error: {e}', file=sys.stderr)
@@ -97,16 +200,29 @@ def main(argv: list[str] | None = None) -> int:
                 f'hypervisor, {cpu["host_busy_other_s"]:.2f} s CPU used by other processes, '
                 f'{cpu["process_cpu_s"]:.2f} s by this one'
             )
+        ml = r['model_latency']
+        if ml is not None:
+            print(
+                f'{"":>12}  model latency (measured): median {ml["median_s"] or 0:.3f} s, '
+                f'p90 {ml["p90_s"] or 0:.3f} s over {ml["calls"]} calls; request to delivery '
+                f'median {r["metrics"]["inference_latency_median_s"] or 0:.3f} s'
+            )
         if r['arm_stepping_ms'] and r['arm_stepping_ms']['calls']:
             st = r['arm_stepping_ms']
             print(
                 f'{"":>12}  physics stepping per call: p50 {st["p50_ms"]:.2f} ms, '
                 f'p99 {st["p99_ms"]:.2f} ms, max {st["max_ms"]:.2f} ms'
             )
+    if model is not None:
+        # The theory and bounds use the latency the chunks actually had (request to delivery).
+        measured = results['async']['metrics']['inference_latency_median_s'] or 0.0
+        scenario = replace(scenario, latency=replace(scenario.latency, median_s=measured))
     targets = evaluate_targets(scenario, results)
     for k, v in targets.items():
         print(f'  {k}: {v}')
-    rows = [] if args.no_sweep else sweep(scenario, args.sweep_duration)
+    if model is not None and not args.no_sweep:
+        print('  sweep skipped: it runs on simulated time, which cannot measure a model latency')
+    rows = [] if args.no_sweep or model is not None else sweep(scenario, args.sweep_duration)
     for row in rows:
         print(
             f'  sweep g={row["g"]:.1f} {row["blending"]:>12}: '
@@ -127,6 +243,9 @@ def main(argv: list[str] | None = None) -> int:
             'tick_rate_hz': scenario.tick_rate_hz,
             'sim': scenario.sim,
             'duration_s': args.duration,
+            'policy': args.policy,
+            'latency_source': 'measured' if model is not None else 'sampled',
+            'model': model_info,
         },
         **{m: {k: v for k, v in results[m].items() if k != 'queue_history'} for m in MODES},
         'targets': targets,

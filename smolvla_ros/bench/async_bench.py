@@ -9,25 +9,39 @@ from __future__ import annotations
 
 import math
 import sys
+import threading
+import time
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 
 from smolvla_ros.bench import host_load
+from smolvla_ros.bench.model_policy import (
+    ModelLatencyPolicy,
+    SyntheticFrameSource,
+    latency_summary,
+)
 from smolvla_ros.bench.pick_place import PickPlaceTask, PickPlaceWorld
 from smolvla_ros.bench.policy_sim import LatencyModel, LatencyPolicy, ScheduledDelivery
 from smolvla_ros.bench.sim_arm import SIM_ARMS, SIM_TASKS
+from smolvla_ros.frames.latest import LatestFrames
+from smolvla_ros.frames.pump import FramePump
 from smolvla_ros.policy.oracle import OraclePolicy
+from smolvla_ros.policy.protocol import Policy
 from smolvla_ros.policy.worker import PolicyWorker, WorkerConfig
 from smolvla_ros.runtime.chunk import ActionChunk
-from smolvla_ros.runtime.clock import MonotonicClock, SimClock
+from smolvla_ros.runtime.clock import Clock, MonotonicClock, SimClock
 from smolvla_ros.runtime.config import BLEND_MODES, RuntimeConfig
 from smolvla_ros.runtime.executor import ChunkExecutor
 from smolvla_ros.runtime.loop import FixedRateLoop
 
 MODES: tuple[str, ...] = ('async', 'sync', 'latency_free')
 SWEEP_G: tuple[float, ...] = (0.0, 0.3, 0.5, 0.7, 0.9)
+# What a language-conditioned model is asked to do (the oracle ignores it).
+INSTRUCTION = 'put the cube in the bin'
+# Frame rate of the model's cameras (simulator renders or synthetic frames), Hz.
+DEFAULT_CAMERA_FPS = 15.0
 
 
 @dataclass(frozen=True)
@@ -87,14 +101,37 @@ def _rate(completions: list[float]) -> tuple[float | None, float | None]:
     return 60.0 / mean, mean
 
 
-def run_mode(scenario: Scenario, mode: str, duration_s: float, realtime: bool) -> dict[str, Any]:
+def run_mode(
+    scenario: Scenario,
+    mode: str,
+    duration_s: float,
+    realtime: bool,
+    *,
+    model: Policy | None = None,
+    camera_fps: float = DEFAULT_CAMERA_FPS,
+) -> dict[str, Any]:
     """Run the task for ``duration_s`` seconds in one mode; return its results.
 
+    Args:
+        model: a policy (SmolVLA) run on every request for its latency through
+            :class:`ModelLatencyPolicy` (the oracle's actions are executed); its camera frames
+            come from the simulator's renders (``--sim mujoco``) or synthetic images (other
+            backends) through a frame pump. None: the sampled latency model. Not used in the
+            'latency_free' mode (the reference without any latency).
+        camera_fps: frame rate of those cameras, Hz.
+
     Raises:
-        ValueError: unknown mode.
+        ValueError: unknown mode, or a model on simulated time (it cannot measure a latency).
     """
     if mode not in MODES:
         raise ValueError(f'unknown mode {mode!r}; choose one of {MODES}')
+    if mode == 'latency_free':
+        model = None
+    if model is not None and not realtime:
+        raise ValueError(
+            'a model latency can only be measured in real time: simulated time stands still '
+            'while the model computes'
+        )
     latency = (
         replace(scenario.latency, median_s=0.0) if mode == 'latency_free' else scenario.latency
     )
@@ -110,31 +147,55 @@ def run_mode(scenario: Scenario, mode: str, duration_s: float, realtime: bool) -
         assert executor is not None  # requests only come from the executor's ticks
         return executor.submit_chunk(chunk)
 
-    # One worker path for both time bases: a thread delivering after a real sleep, or the same
-    # worker's process/deliver scheduled on simulated time.
+    arm = SIM_ARMS[scenario.sim](clock)
+    # MuJoCo must not render while the control thread steps it: both hold this lock.
+    sim_lock = threading.Lock()
+    frames, source, wrapper = None, None, None
+    if model is not None:
+        wrapper = ModelLatencyPolicy(model, oracle)
+        frames = LatestFrames()
+        source = _camera_source(arm, model.required_slots, clock, camera_fps, sim_lock)
+    # One worker path for both time bases: a thread delivering after a real sleep (or after the
+    # real model ran), or the same worker's process/deliver scheduled on simulated time.
+    if wrapper is not None:
+        policy: Policy = wrapper
+    elif realtime:
+        policy = LatencyPolicy(oracle, latency.sampler(), clock)
+    else:
+        policy = oracle
     worker = PolicyWorker(
-        LatencyPolicy(oracle, latency.sampler(), clock) if realtime else oracle,
+        policy,
         submit,
-        config=WorkerConfig(name='oracle-policy'),
+        frames=frames,
+        instruction=INSTRUCTION,
+        config=WorkerConfig(name='model-policy' if wrapper else 'oracle-policy'),
         now=clock.now,
         start=realtime,
     )
     sched = None if realtime else ScheduledDelivery(worker, latency)
     executor = ChunkExecutor(config, worker.request if sched is None else sched.request, clock)
-    arm = SIM_ARMS[scenario.sim](clock)
     arm.write_goals(np.asarray(task.waypoints[0]))  # start at the loop's first waypoint
+    pump = None if source is None else FramePump(source, frames.put, name='bench-cameras')
+    if pump is not None:
+        pump.start()
     if realtime:
         clock.sleep_until(clock.now() + 0.2)
     else:
         clock.sleep_until(clock.now() + 1.0)
+    if pump is not None:
+        with sim_lock:
+            arm.read_positions()  # a clock-synced simulator catches up: its cameras render now
+        _wait_for_frames(frames, source.slots, clock, timeout_s=5.0)
 
     def step(_deadline: float) -> None:
         if sched is not None:
             sched.deliver_due(clock.now())
-        q = arm.read_positions()
+        with sim_lock:
+            q = arm.read_positions()
         world.update(q, clock.now())
         out = executor.tick(q)
-        arm.write_goals(out.command_rad)
+        with sim_lock:
+            arm.write_goals(out.command_rad)
 
     t0 = clock.now()
     # CPython hands the GIL over every 5 ms by default, so a control thread waking while another
@@ -149,9 +210,13 @@ def run_mode(scenario: Scenario, mode: str, duration_s: float, realtime: bool) -
         cpu = host_load.usage_between(cpu_before, host_load.snapshot())
     finally:
         sys.setswitchinterval(switch)
+        if pump is not None:
+            source.close()
+            pump.close()
         worker.close()
         arm.close()
     summary = executor.metrics.summary()
+    status = worker.status()
     cpm, mean = _rate(world.completion_times_s)
     # A physics backend reports what stepping it to the clock cost per tick (wall time).
     stepping = getattr(arm, 'stepping_stats_ms', None)
@@ -168,8 +233,50 @@ def run_mode(scenario: Scenario, mode: str, duration_s: float, realtime: bool) -
         'duration_s': duration_s,
         'time_base': 'real' if realtime else 'simulated',
         'metrics': summary,
+        'worker': {
+            'chunks_submitted': status.chunks_submitted,
+            'chunks_rejected': status.chunks_rejected,
+            'requests_refused': dict(status.requests_refused),
+            'requests_replaced': status.requests_replaced,
+            'inference_errors': status.inference_errors,
+            'last_error': status.last_error,
+        },
+        'model_latency': None if wrapper is None else latency_summary(wrapper.latencies_s),
+        'camera_frames': None if pump is None else pump.status.frames,
         'queue_history': [(t - t0, q) for t, q in executor.metrics.queue_history],
     }
+
+
+def _wait_for_frames(
+    frames: LatestFrames, slots: tuple[str, ...], clock: Clock, timeout_s: float
+) -> None:
+    """Block until every slot has a frame no older than the worker's limit (so the first
+    request is not refused), at most ``timeout_s`` real seconds; the run starts either way and
+    counts any refusal."""
+    deadline = time.monotonic() + timeout_s
+    limit = WorkerConfig().max_frame_age_s
+    while time.monotonic() < deadline:
+        try:
+            frames.select(slots, clock.now(), limit)
+            return
+        except ValueError:
+            time.sleep(0.005)
+
+
+def _camera_source(
+    arm: Any, slots: tuple[str, ...], clock: Clock, fps: float, lock: threading.Lock
+) -> Any:
+    """The model's cameras: the MuJoCo arm's renders, stamped with its physics time on the
+    benchmark clock, or synthetic frames for an arm without cameras."""
+    period = 1.0 / fps
+    sim_arm = getattr(arm, 'sim_arm', None)
+    if sim_arm is not None:
+        from smolvla_ros.frames.sim_source import SimFrameSource
+
+        return SimFrameSource(
+            sim_arm.sim, slots, now=lambda: arm.sim_time_s, period_s=period, lock=lock
+        )
+    return SyntheticFrameSource(slots, clock.now, period)
 
 
 def sweep(scenario: Scenario, duration_s: float) -> list[dict[str, Any]]:
