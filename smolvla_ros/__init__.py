@@ -5,13 +5,18 @@ What exists in this package:
 - ``smolvla_ros.runtime``: the ROS-free async action-chunk executor (time-aligned queue, request
   threshold g, blending, observation filter, safety limiter, watchdog, e-stop), its clocks and
   the fixed-rate loop;
-- ``smolvla_ros.frames`` and ``smolvla_ros.policy``: the contracts the policy side builds on
-  (timestamped camera frames per slot, the ``Policy`` protocol and its input);
-- ``smolvla_ros.bench``: benchmarks of the runtime against simulated arms (``smolvla-bench``).
+- ``smolvla_ros.frames``: timestamped camera frames per slot from the simulator, USB cameras,
+  video files and image folders, and the store of the newest frame per slot;
+- ``smolvla_ros.policy``: the ``Policy`` protocol, the policy worker (one inference thread that
+  turns a policy's output into ``ActionChunk`` objects on the executor's time base) and the
+  policies: SmolVLA (``policy.smolvla``), the simulator's scripted expert, replay, the oracle;
+- ``smolvla_ros.action_space``: the checkpoint's columns and units <-> the arm's joints in radians;
+- ``smolvla_ros.pipeline``: the whole chain on the MuJoCo simulator in one process;
+- ``smolvla_ros.bench``: benchmarks of the runtime against simulated arms (``smolvla-bench``);
+- ``smolvla_ros.nodes``: the rclpy nodes, message conversions, parameters and topic names (the
+  only subpackage that imports ROS).
 
-Planned, not here yet: the policy worker that turns SmolVLA outputs into chunks, the
-standalone runner (frames -> policy -> executor -> arm in one process) and the rclpy nodes in
-``smolvla_ros.nodes`` (that package is still empty). Everything outside ``smolvla_ros.nodes``
+Planned, not here yet: the standalone runner CLI. Everything outside ``smolvla_ros.nodes``
 never imports ROS; ``tests/test_layering.py`` enforces it.
 """
 
