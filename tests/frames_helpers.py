@@ -3,11 +3,13 @@ simulated clock whose sleep advances it (so pacing and back-off are checked exac
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import cv2
 import numpy as np
 
+from smolvla_ros.frames import Backoff
 from smolvla_ros.runtime.clock import SimClock
 
 WIDTH, HEIGHT = 64, 48
@@ -67,3 +69,17 @@ class SteppedClock:
 def snapshot_dir(folder: Path) -> dict[str, bytes]:
     """Every file under ``folder`` with its bytes (to prove nothing was written or changed)."""
     return {str(p.relative_to(folder)): p.read_bytes() for p in folder.rglob('*') if p.is_file()}
+
+
+# A back-off short enough for tests of outages (the defaults wait up to 5 s).
+FAST = Backoff(initial_s=0.02, factor=2.0, max_s=0.05)
+
+
+def wait_for(condition, timeout_s: float = 10.0) -> bool:
+    """Poll ``condition`` until it holds or ``timeout_s`` passes; its last value."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.005)
+    return condition()

@@ -6,7 +6,7 @@ import time
 
 import numpy as np
 import pytest
-from frames_helpers import SteppedClock, colour_bgr, write_folder, write_video
+from frames_helpers import FAST, SteppedClock, colour_bgr, wait_for, write_folder, write_video
 
 from smolvla_ros.frames import (
     Backoff,
@@ -21,17 +21,6 @@ from smolvla_ros.frames import (
     OpenCVFrameSource,
     VideoFileFrameSource,
 )
-
-FAST = Backoff(initial_s=0.02, factor=2.0, max_s=0.05)
-
-
-def wait_for(condition, timeout_s: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.005)
-    return condition()
 
 
 def test_pump_delivers_every_frame_in_order_then_finishes(tmp_path):

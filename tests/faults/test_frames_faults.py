@@ -3,14 +3,11 @@ state, and proof that nothing else changed (no file written, no sink call, no st
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import pytest
-from frames_helpers import SteppedClock, snapshot_dir, write_folder, write_video
+from frames_helpers import FAST, SteppedClock, snapshot_dir, wait_for, write_folder, write_video
 
 from smolvla_ros.frames import (
-    Backoff,
     EndOfStreamError,
     FramePump,
     FrameSourceClosedError,
@@ -25,17 +22,6 @@ from smolvla_ros.frames import (
     VideoFileFrameSource,
 )
 from so_arm_driver.sim import SimConfig, Simulator
-
-FAST = Backoff(initial_s=0.02, factor=2.0, max_s=0.05)
-
-
-def wait_for(condition, timeout_s: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.005)
-    return condition()
 
 
 def test_camera_disappears_mid_run_under_a_pump(tmp_path):
