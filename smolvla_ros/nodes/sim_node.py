@@ -9,7 +9,8 @@ due, so the simulator (not thread-safe) is only ever touched from one callback g
 from __future__ import annotations
 
 import sys
-from collections.abc import Mapping
+import threading
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import rclpy
@@ -160,6 +161,8 @@ class SimNode(Node):
 
         # One mutually exclusive group: the simulator is touched by one callback at a time.
         group = MutuallyExclusiveCallbackGroup()
+        self._sim_lock = threading.Lock()
+        self._closed = False
         self._joint_pub = self.create_publisher(JointState, topics.JOINT_STATES, topics.STATE_QOS)
         self._clock_pub = (
             self.create_publisher(ClockMsg, topics.CLOCK, 10) if self._publish_clock else None
@@ -195,18 +198,23 @@ class SimNode(Node):
         self.create_subscription(
             JointState,
             topics.JOINT_COMMAND,
-            self._on_command,
+            self._guarded(self._on_command),
             topics.STATE_QOS,
             callback_group=group,
         )
-        self.create_service(Trigger, topics.SIM_RESET, self._on_reset, callback_group=group)
+        self.create_service(
+            Trigger, topics.SIM_RESET, self._guarded(self._on_reset), callback_group=group
+        )
         steady = Clock(clock_type=ClockType.STEADY_TIME)
         self._step_timer = self.create_timer(
-            1.0 / self.config.step_rate_hz, self._on_tick, callback_group=group, clock=steady
+            1.0 / self.config.step_rate_hz,
+            self._guarded(self._on_tick),
+            callback_group=group,
+            clock=steady,
         )
         self._diag_timer = self.create_timer(
             float(values['diagnostics_period_s']),
-            self._publish_diagnostics,
+            self._guarded(self._publish_diagnostics),
             callback_group=group,
             clock=steady,
         )
@@ -215,6 +223,18 @@ class SimNode(Node):
             f'joint states {self.config.joint_state_rate_hz} Hz, cameras '
             f'{self.config.camera_rate_hz} Hz ({width}x{height})'
         )
+
+    def _guarded(self, callback: Callable[..., Any]) -> Callable[..., Any]:
+        # The callback group already serialises the callbacks; the lock also keeps
+        # destroy_node from closing the simulator under a callback still running on an
+        # executor thread, and the flag makes a late callback a no-op.
+        def run(*args: Any) -> Any:
+            with self._sim_lock:
+                if self._closed:
+                    return args[-1] if len(args) == 2 else None  # a service gets its response
+                return callback(*args)
+
+        return run
 
     def _make_gate(self) -> PoseGate:
         return PoseGate(
@@ -356,7 +376,9 @@ class SimNode(Node):
 
     def destroy_node(self) -> None:
         """Torque off and release the simulator (renderer), then destroy the node."""
-        self.arm.close()
+        with self._sim_lock:
+            self._closed = True
+            self.arm.close()
         super().destroy_node()
 
 
