@@ -159,6 +159,9 @@ class SimNode(Node):
             for slot in CAMERA_SLOTS
         }
 
+        # Create the renderer (GL context, uploaded meshes) now: the first render takes far
+        # longer than the others and would otherwise stall the first physics ticks.
+        self.sim.render(CAMERA_SLOTS[:1])
         # One mutually exclusive group: the simulator is touched by one callback at a time.
         group = MutuallyExclusiveCallbackGroup()
         self._sim_lock = threading.Lock()
