@@ -19,6 +19,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import pytest
 from diagnostic_msgs.msg import DiagnosticArray
 from ros_harness import MessageCollector, wait_for_publishers, wait_until
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
@@ -190,11 +191,14 @@ def error_with(got: MessageCollector, text: str) -> list:
     return [s for a in got.messages for s in a.status if s.level == b'\x02' and text in s.message]
 
 
+@pytest.mark.parametrize('case', [('auto', 'does not exist'), ('device', 'could not open')])
 def test_missing_source_reports_error_then_streams_when_it_appears(
-    tmp_path, rclpy_context, make_node, spin
+    tmp_path, rclpy_context, make_node, spin, case
 ):
-    """Fault: the replay file does not exist -> Expected: ERROR diagnostic naming it and the
-    retry, the node stays alive and publishes no image; once the file appears, images flow."""
+    """Fault: the replay file / device path does not exist -> Expected: ERROR diagnostic
+    naming it and the retry, the node stays alive and publishes no image; once the file
+    appears, images flow (auto: the replay source; device: OpenCV's reopen back-off)."""
+    source_type, reason = case
     late = tmp_path / 'late.avi'
     probe = make_node('probe')
     got = subscribe(probe, 'top')
@@ -203,6 +207,7 @@ def test_missing_source_reports_error_then_streams_when_it_appears(
         spin,
         probe,
         source=str(late),
+        source_type=source_type,
         backoff_max_s=0.2,
         diagnostics_period_s=0.1,
         loop=True,
@@ -211,7 +216,7 @@ def test_missing_source_reports_error_then_streams_when_it_appears(
         status = error_with(got['diag'], 'late.avi')[-1]
         values = {kv.key: kv.value for kv in status.values}
         assert values['state'] == 'unavailable'
-        assert 'does not exist' in values['last_error']
+        assert reason in values['last_error']
         assert 0.0 <= float(values['retry_in_s']) <= 0.2
         assert int(values['consecutive_failures']) >= 1
         assert got['raw'].messages == []

@@ -267,3 +267,25 @@ def test_sim_node_subprocess_and_sigint(make_node, spin):
         if proc.poll() is None:
             proc.kill()
             proc.communicate()
+
+
+def test_out_of_range_parameter_exits_with_a_clear_error():
+    """Fault: real_time_factor above its range -> Expected: exit code 2 naming the parameter,
+    no traceback, nothing simulated."""
+    proc = subprocess.run(
+        [
+            sys.executable,
+            '-m',
+            'smolvla_ros.nodes.sim_node',
+            '--ros-args',
+            '-p',
+            'real_time_factor:=100.0',
+        ],
+        env=dict(os.environ),
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=60.0,
+    )
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert 'real_time_factor' in proc.stderr and 'Traceback' not in proc.stderr
