@@ -258,6 +258,9 @@ def main(args: list[str] | None = None) -> int:
     except (ValueError, ParameterException) as e:  # FrameSourceConfigError is a ValueError
         print(f'camera_node: bad parameters: {e}', file=sys.stderr)
         return 2
+    except ImportError as e:  # OpenCV missing: the message names the extra to install
+        print(f'camera_node: {e}', file=sys.stderr)
+        return 2
     finally:
         if node is not None:
             node.destroy_node()
