@@ -104,6 +104,8 @@ setup(
             'smolvla-sim = so_arm_driver.sim.cli:main',
             'smolvla-parity = smolvla_model.parity:main',
             'smolvla-bench = smolvla_ros.bench.__main__:main',
+            'camera_node = smolvla_ros.nodes.camera_node:main',
+            'sim_node = smolvla_ros.nodes.sim_node:main',
         ],
     },
 )

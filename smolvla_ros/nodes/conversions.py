@@ -857,3 +857,132 @@ def diagnostic_status(
     msg.hardware_id = hardware_id
     msg.values = [KeyValue(key=str(k), value=_diagnostic_value(v)) for k, v in values.items()]
     return msg
+
+
+# ============================================================================================
+# Camera info, simulator poses, clock and joint commands by name (camera_node, sim_node)
+# ============================================================================================
+from geometry_msgs.msg import PoseStamped  # noqa: E402
+from rosgraph_msgs.msg import Clock  # noqa: E402
+from sensor_msgs.msg import CameraInfo  # noqa: E402
+
+
+def camera_info_msg(
+    width: int,
+    height: int,
+    stamp_s: float,
+    frame_id: str = '',
+    *,
+    intrinsics: Sequence[float] | None = None,
+    distortion: Sequence[float] = (),
+    distortion_model: str = 'plumb_bob',
+) -> CameraInfo:
+    """A sensor_msgs/CameraInfo of a ``width`` x ``height`` camera at ``stamp_s``.
+
+    Args:
+        intrinsics: (fx, fy, cx, cy) in pixels, or None when unknown: K, R and P are then all
+            zeros, which CameraInfo defines as "uncalibrated" (consumers must not rectify or
+            project with it).
+        distortion: D coefficients of ``distortion_model`` (empty when unknown).
+
+    Raises:
+        ConversionError: a non-positive size, or intrinsics that are not four finite numbers
+            with positive focal lengths.
+    """
+    if width <= 0 or height <= 0:
+        raise ConversionError(f'camera size must be positive, got {width}x{height} pixels')
+    msg = CameraInfo()
+    msg.header.stamp = time_to_msg(stamp_s)
+    msg.header.frame_id = frame_id
+    msg.width = int(width)
+    msg.height = int(height)
+    msg.distortion_model = distortion_model
+    msg.d = [float(v) for v in distortion]
+    if intrinsics is not None:
+        values = [float(v) for v in intrinsics]
+        if len(values) != 4 or not all(math.isfinite(v) for v in values):
+            raise ConversionError(f'intrinsics must be finite (fx, fy, cx, cy), got {values}')
+        fx, fy, cx, cy = values
+        if fx <= 0 or fy <= 0:
+            raise ConversionError(f'focal lengths must be positive pixels, got fx={fx} fy={fy}')
+        msg.k = [fx, 0.0, cx, 0.0, fy, cy, 0.0, 0.0, 1.0]
+        msg.r = [1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0]
+        msg.p = [fx, 0.0, cx, 0.0, 0.0, fy, cy, 0.0, 0.0, 0.0, 1.0, 0.0]
+    return msg
+
+
+def pose_stamped_msg(
+    position_m: Sequence[float] | np.ndarray,
+    yaw_rad: float,
+    stamp_s: float,
+    frame_id: str = 'base_link',
+) -> PoseStamped:
+    """A geometry_msgs/PoseStamped at ``position_m`` (metres) turned ``yaw_rad`` about z.
+
+    The orientation is the unit quaternion (x, y, z, w) = (0, 0, sin(yaw/2), cos(yaw/2)).
+
+    Raises:
+        ConversionError: not three finite coordinates, or a non-finite yaw.
+    """
+    pos = np.asarray(position_m, dtype=np.float64).reshape(-1)
+    if pos.shape != (3,) or not np.all(np.isfinite(pos)) or not math.isfinite(yaw_rad):
+        raise ConversionError(
+            f'a pose needs three finite coordinates and a finite yaw, got {pos.tolist()} and '
+            f'{yaw_rad}'
+        )
+    msg = PoseStamped()
+    msg.header.stamp = time_to_msg(stamp_s)
+    msg.header.frame_id = frame_id
+    msg.pose.position.x, msg.pose.position.y, msg.pose.position.z = (float(v) for v in pos)
+    msg.pose.orientation.z = math.sin(yaw_rad / 2.0)
+    msg.pose.orientation.w = math.cos(yaw_rad / 2.0)
+    return msg
+
+
+def yaw_from_pose_msg(msg: PoseStamped) -> float:
+    """The rotation about z (radians, in (-pi, pi]) of a PoseStamped's orientation.
+
+    Raises:
+        ConversionError: the quaternion is not of unit length (within 1e-6).
+    """
+    q = msg.pose.orientation
+    norm = math.sqrt(q.x * q.x + q.y * q.y + q.z * q.z + q.w * q.w)
+    if not abs(norm - 1.0) < 1e-6:
+        raise ConversionError(f'pose orientation is not a unit quaternion (norm {norm})')
+    # z-axis rotation part of a general quaternion (ZYX yaw).
+    return math.atan2(2.0 * (q.w * q.z + q.x * q.y), 1.0 - 2.0 * (q.y * q.y + q.z * q.z))
+
+
+def clock_msg(stamp_s: float) -> Clock:
+    """A rosgraph_msgs/Clock holding ``stamp_s`` seconds.
+
+    Raises:
+        ConversionError: a negative or non-finite time.
+    """
+    msg = Clock()
+    msg.clock = time_to_msg(stamp_s)
+    return msg
+
+
+def joint_goals_from_msg(msg: JointState) -> dict[str, float]:
+    """``{joint name: position [rad]}`` of a JointState command (a subset of joints is allowed).
+
+    Raises:
+        ConversionError: no joint, name and position lengths differ, a name is empty or
+            repeats, or a position is NaN/inf (the message names the joints).
+    """
+    names = list(msg.name)
+    positions = [float(v) for v in msg.position]
+    if not names:
+        raise ConversionError('the joint command names no joint; give names and positions')
+    if len(names) != len(positions):
+        raise ConversionError(
+            f'the joint command has {len(names)} names but {len(positions)} positions; every '
+            'named joint needs a position'
+        )
+    if any(not n for n in names) or len(set(names)) != len(names):
+        raise ConversionError(f'the joint command has an empty or repeated name: {names}')
+    bad = [n for n, v in zip(names, positions, strict=True) if not math.isfinite(v)]
+    if bad:
+        raise ConversionError(f'the joint command positions of joints {bad} are NaN or infinite')
+    return dict(zip(names, positions, strict=True))
