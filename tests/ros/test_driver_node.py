@@ -92,6 +92,7 @@ def drivers(arm, rclpy_context):
         }
         values.update(params)
         node = DriverNode(
+            f'driver_node_{len(made)}',
             context=rclpy_context,
             parameter_overrides=[Parameter(k, value=v) for k, v in values.items()],
         )
@@ -115,7 +116,7 @@ class Lifecycle:
         self.change = node.create_client(ChangeState, f'{name}/change_state')
         self.get = node.create_client(GetState, f'{name}/get_state')
 
-    def wait(self, timeout: float = 10.0) -> None:
+    def wait(self, timeout: float = 30.0) -> None:
         """Wait until both services answer.
 
         A service is 'available' once its request topic is matched; the response path may match
@@ -174,7 +175,7 @@ def rig(drivers, spin, make_node):
         tester.create_subscription(JointState, topics.JOINT_STATES, states, topics.STATE_QOS)
         tester.create_subscription(DiagnosticArray, topics.DIAGNOSTICS, diags, 50)
         cmd = tester.create_publisher(JointState, topics.JOINT_COMMAND, topics.STATE_QOS)
-        lc = Lifecycle(tester)
+        lc = Lifecycle(tester, node.get_name())
         spin(node, tester)
         lc.wait()
         return lc, states, diags, cmd
@@ -259,7 +260,7 @@ def test_bad_command_is_a_diagnostic_and_nothing_is_written(arm, rig, names, pos
     writes_before = _goal_writes(emu)
     wait_for_publishers_of(cmd)
     cmd.publish(_command(names, positions))
-    status = _wait_status(diags, 'driver_node: commands', 1)
+    status = _wait_status(diags, 'driver_node_0: commands', 1)
     assert says in status.message and 'nothing sent' in status.message
     assert {kv.key: kv.value for kv in status.values}['rejected'] == '1'
     assert node.commands_rejected == 1 and node.commands_sent == 0
@@ -307,7 +308,7 @@ def test_configure_with_a_missing_port_fails_and_leaves_the_node_unconfigured(ar
     lc, _states, diags, _cmd = start(node)
     assert not lc(Transition.TRANSITION_CONFIGURE)
     assert lc.state() == State.PRIMARY_STATE_UNCONFIGURED
-    status = _wait_status(diags, 'driver_node: connection', 2)
+    status = _wait_status(diags, 'driver_node_0: connection', 2)
     assert '/dev/ttyNOSUCHPORT9' in status.message and 'does not exist' in status.message
     assert status.hardware_id == '/dev/ttyNOSUCHPORT9'
     assert _torque(emu) == [0] * 6 and all(s.writes == [] for s in emu.servos.values())
@@ -326,7 +327,7 @@ def test_configure_with_a_calibration_mismatch_fails_with_the_driver_message(arm
     lc, _states, diags, _cmd = start(drivers())
     assert not lc(Transition.TRANSITION_CONFIGURE)
     assert lc.state() == State.PRIMARY_STATE_UNCONFIGURED
-    status = _wait_status(diags, 'driver_node: connection', 2)
+    status = _wait_status(diags, 'driver_node_0: connection', 2)
     assert 'SoArmCalibrationError' in status.message and 'shoulder_lift' in status.message
     assert _torque(emu) == [0] * 6
 
@@ -339,15 +340,15 @@ def test_a_silent_servo_is_a_read_diagnostic_warn_then_error(arm, rig):
     assert lc(Transition.TRANSITION_CONFIGURE) and lc(Transition.TRANSITION_ACTIVATE)
     states.wait_for(1)
     emu.servo(4).silent = True
-    warn = _wait_status(diags, 'driver_node: joint_states', 1)
+    warn = _wait_status(diags, 'driver_node_0: joint_states', 1)
     assert 'wrist_flex (id 4)' in warn.message
-    error = _wait_status(diags, 'driver_node: joint_states', 2)
+    error = _wait_status(diags, 'driver_node_0: joint_states', 2)
     assert int({kv.key: kv.value for kv in error.values}['consecutive_failures']) >= 3
     # The per-servo health names the silent servo as an error too.
     _wait_status(diags, 'servo wrist_flex (id 4)', 2)
     assert lc.state() == State.PRIMARY_STATE_ACTIVE
     emu.servo(4).silent = False
-    ok = _wait_status(diags, 'driver_node: joint_states', 0)
+    ok = _wait_status(diags, 'driver_node_0: joint_states', 0)
     assert ok.message == 'reads recovered'
     n = len(states.messages)
     states.wait_for(n + 1)  # publishing resumed
