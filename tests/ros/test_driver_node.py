@@ -28,6 +28,7 @@ from sensor_msgs.msg import JointState
 from smolvla_ros.nodes import topics
 from smolvla_ros.nodes.conversions import ConversionError, joint_command_from_msg
 from smolvla_ros.nodes.driver_node import DriverNode
+from so_arm_driver.bus.feetech import FeetechBus
 from so_arm_driver.calibration import MotorCalibration, save_calibration
 from so_arm_driver.emulator import so_arm_emulator
 from so_arm_driver.robots import JOINT_NAMES
@@ -320,16 +321,40 @@ def test_configure_with_a_missing_port_fails_and_leaves_the_node_unconfigured(ar
     assert not node.set_parameters([Parameter('port', value='/dev/null')])[0].successful
 
 
-def test_configure_with_a_calibration_mismatch_fails_with_the_driver_message(arm, rig):
+@pytest.mark.parametrize('fault', ['calibration mismatch', 'busy port', 'silent servo'])
+def test_configure_failures_leave_the_node_unconfigured_with_the_driver_message(arm, rig, fault):
     emu, _ = arm
     drivers, start = rig
-    emu.servo(2).set(Register.MIN_POSITION_LIMIT, 950)  # EEPROM says 950, the file 900
-    lc, _states, diags, _cmd = start(drivers())
-    assert not lc(Transition.TRANSITION_CONFIGURE)
-    assert lc.state() == State.PRIMARY_STATE_UNCONFIGURED
-    status = _wait_status(diags, 'driver_node_0: connection', 2)
-    assert 'SoArmCalibrationError' in status.message and 'shoulder_lift' in status.message
-    assert _torque(emu) == [0] * 6
+    holder = None
+    if fault == 'calibration mismatch':
+        emu.servo(2).set(Register.MIN_POSITION_LIMIT, 950)  # EEPROM says 950, the file 900
+        expected = ('SoArmCalibrationError', 'shoulder_lift')
+    elif fault == 'busy port':
+        holder = FeetechBus(emu.port)  # another program holds the port (exclusive lock)
+        holder.open()
+        expected = ('SoArmPortError', 'busy')
+    else:
+        emu.servo(3).silent = True
+        expected = ('SoArmTimeoutError', 'elbow_flex (id 3)')
+    try:
+        node = drivers()
+        lc, _states, diags, _cmd = start(node)
+        writes_before = {i: list(emu.servo(i).writes) for i in IDS}
+        assert not lc(Transition.TRANSITION_CONFIGURE)
+        assert lc.state() == State.PRIMARY_STATE_UNCONFIGURED
+        status = _wait_status(diags, 'driver_node_0: connection', 2)
+        for part in (*expected, emu.port):
+            assert part in status.message
+        # Nothing was written to any servo (torque, goals, configuration all as they were).
+        assert {i: list(emu.servo(i).writes) for i in IDS} == writes_before
+        assert _torque(emu) == [0] * 6
+    finally:
+        if holder is not None:
+            holder.close()
+    # The port was closed again: with the fault gone, configure works.
+    emu.servo(2).set(Register.MIN_POSITION_LIMIT, 900)
+    emu.servo(3).silent = False
+    assert lc(Transition.TRANSITION_CONFIGURE)
 
 
 def test_a_silent_servo_is_a_read_diagnostic_warn_then_error(arm, rig):
