@@ -23,6 +23,7 @@ from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.executors import ExternalShutdownException
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.parameter import Parameter
+from rclpy.signals import SignalHandlerOptions
 from sensor_msgs.msg import JointState
 
 from smolvla_ros.nodes import topics
@@ -596,7 +597,10 @@ class DriverNode(LifecycleNode):
 
 def main(args: list[str] | None = None) -> None:
     """Console script ``driver_node``: spin until Ctrl-C, then torque off and close the port."""
-    rclpy.init(args=args)
+    # SIGINT stays Python's (KeyboardInterrupt) so the context is still valid while the arm is
+    # released and the last log lines and diagnostics go out; rclpy keeps handling SIGTERM
+    # (context shutdown -> ExternalShutdownException), which releases the arm the same way.
+    rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.SIGTERM)
     node = None
     try:
         node = DriverNode()
