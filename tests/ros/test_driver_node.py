@@ -302,6 +302,37 @@ def test_cleanup_turns_torque_off_on_every_servo(arm, rig):
     assert lc(Transition.TRANSITION_CONFIGURE)
 
 
+def test_cleanup_with_a_silent_servo_releases_the_others_and_reports_it(arm, rig):
+    emu, _ = arm
+    drivers, start = rig
+    lc, _states, diags, _cmd = start(drivers())
+    assert lc(Transition.TRANSITION_CONFIGURE) and lc(Transition.TRANSITION_ACTIVATE)
+    emu.servo(3).silent = True
+    assert lc(Transition.TRANSITION_DEACTIVATE)
+    assert lc(Transition.TRANSITION_CLEANUP)  # the transition succeeds: the port is closed
+    assert lc.state() == State.PRIMARY_STATE_UNCONFIGURED
+    # Every servo that answers is released; the silent one cannot hear and is named.
+    assert _torque(emu) == [0, 0, 1, 0, 0, 0]
+    status = _wait_status(diags, 'driver_node_0: connection', 2)
+    assert 'torque off' in status.message and 'elbow_flex (id 3)' in status.message
+
+
+def test_impossible_parameters_fail_configure_and_are_refused_at_run_time(arm, rig):
+    emu, _ = arm
+    drivers, start = rig
+    node = drivers(temperature_warn_c=70.0)  # above temperature_error_c (65 °C)
+    lc, _states, diags, _cmd = start(node)
+    assert not lc(Transition.TRANSITION_CONFIGURE)
+    assert lc.state() == State.PRIMARY_STATE_UNCONFIGURED
+    status = _wait_status(diags, 'driver_node_0: connection', 2)
+    assert 'temperature_warn_c' in status.message
+    assert all(s.writes == [] for s in emu.servos.values())  # the port was never opened
+    result = node.set_parameters([Parameter('joint_signs', value=[1, 1, 2, 1, 1, 1])])[0]
+    assert not result.successful and 'joint_signs' in result.reason
+    assert node.set_parameters([Parameter('temperature_warn_c', value=55.0)])[0].successful
+    assert lc(Transition.TRANSITION_CONFIGURE)
+
+
 def test_configure_with_a_missing_port_fails_and_leaves_the_node_unconfigured(arm, rig):
     emu, _ = arm
     drivers, start = rig
