@@ -106,6 +106,7 @@ setup(
             'smolvla-bench = smolvla_ros.bench.__main__:main',
             'camera_node = smolvla_ros.nodes.camera_node:main',
             'sim_node = smolvla_ros.nodes.sim_node:main',
+            'driver_node = smolvla_ros.nodes.driver_node:main',
         ],
     },
 )

@@ -986,3 +986,28 @@ def joint_goals_from_msg(msg: JointState) -> dict[str, float]:
     if bad:
         raise ConversionError(f'the joint command positions of joints {bad} are NaN or infinite')
     return dict(zip(names, positions, strict=True))
+
+
+# --------------------------------------------------------------------------------------------
+# Joint commands (driver_node): strict, every name must be a joint of the arm
+# --------------------------------------------------------------------------------------------
+def joint_command_from_msg(msg: JointState, joint_order: Sequence[str]) -> np.ndarray:
+    """Goal positions [rad] in ``joint_order`` from a sensor_msgs/JointState command.
+
+    Stricter than :func:`joint_positions_from_msg`: a command naming a joint the arm does not
+    have is refused (a typo or a command meant for another arm must not half-apply), as is one
+    that misses a joint or carries a NaN/inf.
+
+    Returns:
+        float64 array of shape (len(joint_order),).
+
+    Raises:
+        ConversionError: unknown joint names, plus every error of :func:`joint_positions_from_msg`.
+    """
+    unknown = [n for n in msg.name if n not in joint_order]
+    if unknown:
+        raise ConversionError(
+            f'joint command names joints {unknown} that this arm does not have; its joints are '
+            f'{list(joint_order)}'
+        )
+    return joint_positions_from_msg(msg, joint_order)
