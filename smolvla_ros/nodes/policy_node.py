@@ -190,7 +190,15 @@ class PolicyNode(LifecycleNode):
         time limit (0 = none; node clock), CANCELLED on cancel. Every end stops serving and
         calls ``smolvla/hold``. One goal at a time: a new goal preempts the running one, which
         ends ABORTED ('preempted') without a hold, since the new goal continues serving.
-    Parameters: see PARAMS (units in the descriptors); all are read at configure.
+    Parameters (all read at configure; ``ros2 param describe`` shows units and ranges):
+        ``policy`` smolvla|scripted|replay; ``joint_names`` (arm order); ``checkpoint`` (folder
+        or hub id); ``device``; ``precision``; ``units`` (radians|degrees|range_m100_100, '' =
+        from the checkpoint); ``calibration`` (LeRobot JSON path, 'virtual', '' = none);
+        ``camera_map`` ('slot=feature,...'); ``dt_s`` [s] (0 = checkpoint/file/sim);
+        ``seed`` (-1 = none); ``max_frame_age_s`` [s] (0.2); ``max_state_age_s`` [s] (0.2);
+        ``replay_file``; ``required_slots`` ('top,wrist'; scripted/replay); ``chunk_size``
+        (scripted, 50); ``compressed_images`` (false); ``success_topic``
+        ('smolvla/task_success', '' = none).
     """
 
     def __init__(self, node_name: str = 'policy_node', **kwargs: Any) -> None:
@@ -646,12 +654,13 @@ class PolicyNode(LifecycleNode):
                 next_feedback = now + FEEDBACK_PERIOD_S
             run.wake.wait(_GOAL_POLL_S)
             run.wake.clear()
-        if reason != RunTask.Result.REASON_ABORTED or not run.preempted:
-            # The arm must not keep acting on this goal's instruction.
-            with self._lock:
-                if self._run is run:
-                    self._run = None
-                    self._serving = False
+        with self._lock:
+            if self._run is run:
+                self._run = None
+                self._serving = False  # the arm must not keep acting on this goal's instruction
+        # Success, timeout and cancel hold the arm here; a deactivation already held it, and a
+        # preempting goal goes on serving.
+        if reason != RunTask.Result.REASON_ABORTED:
             self._call_hold(f'RunTask ended ({why})')
         result = self._result(reason, why, self._now() - t0, base)
         if reason == RunTask.Result.REASON_SUCCEEDED:

@@ -32,20 +32,21 @@ from ros_harness import (
     wait_for_subscribers,
     wait_until,
 )
-from sensor_msgs.msg import Image, JointState
+from sensor_msgs.msg import CompressedImage, Image, JointState
 from smolvla_checkpoints import make_checkpoint, rgb
 from std_msgs.msg import Bool, String
 from std_srvs.srv import Trigger
 from trajectory_msgs.msg import JointTrajectory
 
 from smolvla_interfaces.action import RunTask
-from smolvla_interfaces.msg import ActionChunk, ChunkRequest, PolicyStatus
+from smolvla_interfaces.msg import ActionChunk, ChunkRequest, ExecutorStatus, PolicyStatus
 from smolvla_interfaces.srv import SetInstruction
 from smolvla_ros.nodes import topics
 from smolvla_ros.nodes.conversions import (
     joint_state_to_msg,
     policy_status_to_msg,
     position_yaw_from_pose_msg,
+    rgb_to_compressed_msg,
     rgb_to_image_msg,
     time_ns_from_msg,
     time_to_msg,
@@ -347,6 +348,11 @@ def test_run_task_times_out_with_feedback(policy_node, make_node, spin, replay_f
     tester.bring_up()
     client = _goal_client(tester)
     wait_until(node._hold_client.service_is_ready, 10.0, 'the hold service')
+    executor_pub = tester.node.create_publisher(
+        ExecutorStatus, topics.EXECUTOR_STATUS, topics.STATUS_QOS
+    )
+    executor_pub.publish(ExecutorStatus(mode=ExecutorStatus.MODE_ASYNC, queue_fill=0.5))
+    wait_until(lambda: node._executor_status is not None, 10.0, 'the executor status')
     feedback: list = []
     t0 = time.monotonic()
     result = _result(_send_goal(client, 'wave', 1.2, feedback))
@@ -356,6 +362,8 @@ def test_run_task_times_out_with_feedback(policy_node, make_node, spin, replay_f
     # 2 Hz over 1.2 s: at 0, 0.5 and 1.0 s.
     assert len(feedback) >= 2
     assert all(0 <= f.feedback.elapsed_s <= result.elapsed_s for f in feedback)
+    assert all(f.feedback.queue_fill == 0.5 for f in feedback)
+    assert all(f.feedback.executor_mode == ExecutorStatus.MODE_ASYNC for f in feedback)
     wait_until(lambda: tester.holds == 1, 10.0, 'the hold after the timeout')
     assert not node._serving
 
@@ -426,6 +434,86 @@ def test_replay_exhaustion_is_counted_and_node_stays_alive(
     assert status.mode == PolicyStatus.MODE_FAULT and 'replayed' in status.fault
     assert [m.request_id for m in tester.chunks.messages] == [1, 2]
     assert tester.state() == State.PRIMARY_STATE_ACTIVE
+
+
+def test_a_new_goal_preempts_the_running_one(policy_node, make_node, spin, replay_file):
+    node = policy_node(policy='replay', replay_file=str(replay_file))
+    tester = GraphSide(make_node('tester'), '/policy_node')
+    spin(node, tester.node)
+    tester.bring_up()
+    client = _goal_client(tester)
+    wait_until(node._hold_client.service_is_ready, 10.0, 'the hold service')
+    first = _send_goal(client, 'first', 0.0, [])
+    wait_until(lambda: node._instruction == 'first', 10.0, 'the first instruction')
+    second = _send_goal(client, 'second', 0.0, [])
+    result = _result(first)
+    assert result.reason_code == RunTask.Result.REASON_ABORTED and 'preempted' in result.reason
+    # The second goal goes on serving its instruction; no hold for a preemption.
+    assert node._serving and node._instruction == 'second' and tester.holds == 0
+    cancel = second.cancel_goal_async()
+    wait_until(cancel.done, 10.0, 'the cancel answer')
+    assert _result(second).reason_code == RunTask.Result.REASON_CANCELLED
+    wait_until(lambda: tester.holds == 1, 10.0, 'the hold after the cancel')
+
+
+def test_bad_input_is_counted_and_diagnosed_and_stale_state_refused(
+    policy_node, make_node, spin, replay_file
+):
+    node = policy_node(
+        policy='replay',
+        replay_file=str(replay_file),
+        required_slots='top',
+        compressed_images=True,
+        max_frame_age_s=30.0,
+    )
+    tester = GraphSide(make_node('tester'), '/policy_node')
+    spin(node, tester.node)
+    tester.bring_up()
+    wait_for_subscribers(tester.instruction_pub, 1)
+    tester.instruction_pub.publish(String(data='replay'))
+    # An image in an encoding nobody can read: counted, a WARN diagnostic, nothing stored.
+    bad = rgb_to_image_msg(rgb(0), 'rgb8', tester.now_s())
+    bad.encoding = '32FC1'
+    wait_for_subscribers(tester.image_pubs['top'], 1)
+    tester.image_pubs['top'].publish(bad)
+    wait_until(lambda: node._bad_input['image_top'] == 1, 10.0, 'the bad image counted')
+    wait_until(
+        lambda: any(
+            d.status[0].level == b'\x01' and '32FC1' in d.status[0].message
+            for d in tester.diagnostics.messages
+        ),
+        10.0,
+        'a WARN diagnostic naming the encoding',
+    )
+    assert node._frames.slots == ()
+    # A joint state with a NaN: counted, not stored.
+    wait_for_subscribers(tester.state_pub, 1)
+    nan_state = joint_state_to_msg([0.0] * 6, ARM, tester.now_s())
+    nan_state.position[2] = math.nan
+    tester.state_pub.publish(nan_state)
+    wait_until(lambda: node._bad_input['joint_states'] == 1, 10.0, 'the bad state counted')
+    assert node._state is None
+    # A compressed frame fills the slot.
+    compressed_pub = tester.node.create_publisher(
+        CompressedImage, topics.camera_topic('top', compressed=True), topics.SENSOR_QOS
+    )
+    wait_for_subscribers(compressed_pub, 1)
+    compressed_pub.publish(rgb_to_compressed_msg(rgb(1), 'png', tester.now_s()))
+    _wait_frames(node, ('top',))
+    # A joint state 1 s older than the request (limit 0.2 s): refused, named, no chunk.
+    now = tester.now_s()
+    tester.publish_state([0.0] * 6, stamp_s=now - 1.0)
+    _wait_state(node)
+    tester.request(5, stamp_s=now)
+    status = tester.wait_status('stale state', lambda m: 'stale_state' in m.fault)
+    assert status.mode == PolicyStatus.MODE_FAULT and status.inference_errors == 1
+    assert node._worker.status().requests == 0 and tester.chunks.messages == []
+    # The node is alive and serves a fresh request.
+    now = tester.now_s()
+    tester.publish_state([0.0] * 6, stamp_s=now)
+    wait_until(lambda: node._state[1] == pytest.approx(now, abs=1e-9), 10.0, 'the new state')
+    tester.request(6, stamp_s=now)
+    assert tester.chunks.wait_for(1)[0].request_id == 6
 
 
 def test_scripted_expert_raises_without_poses_then_serves(policy_node, make_node, spin):
