@@ -583,14 +583,15 @@ class PolicyNode(LifecycleNode):
         with self._lock:
             old, self._run = self._run, run
             worker = self._worker
-        if old is not None:
-            old.preempted = True
-            old.wake.set()
         policy = worker.policy if worker is not None else None
         reset = getattr(policy, 'reset', None)
         if callable(reset):
             reset()  # a new goal is a new episode (the scripted expert plans again)
+        # The new instruction first: the preempted goal's result must find it in place.
         self._set_instruction(goal.instruction)
+        if old is not None:
+            old.preempted = True
+            old.wake.set()
         goal_handle.execute()
 
     def _on_cancel(self, goal_handle: Any) -> CancelResponse:

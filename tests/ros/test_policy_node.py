@@ -7,6 +7,7 @@ zero-std column is its mean): the expected radians are that mean, independent of
 
 from __future__ import annotations
 
+import itertools
 import math
 import os
 import signal
@@ -60,6 +61,7 @@ ARM = SO101.joint_names
 ACTION_MEAN = [0.1, -0.2, 0.3, -0.4, 0.5, 0.6]  # radians
 CAMERAS = ('observation.images.top', 'observation.images.wrist', 'observation.images.side')
 REPO = Path(__file__).resolve().parents[2]
+_NODE_IDS = itertools.count()
 
 
 @pytest.fixture(scope='module')
@@ -88,7 +90,11 @@ def policy_node(rclpy_context: Any, make_node: Any) -> Iterator[Callable[..., Po
     """Factory of PolicyNodes; list it before ``spin`` so the executor stops first."""
     made: list[PolicyNode] = []
 
-    def factory(name: str = 'policy_node', **params: Any) -> PolicyNode:
+    def factory(name: str = '', **params: Any) -> PolicyNode:
+        # A name of its own per test: a node of the same name from the previous test (another
+        # DDS participant, being torn down) must not be the one the lifecycle clients match.
+        name = name or f'policy_node_{next(_NODE_IDS)}'
+
         overrides = [Parameter(k, value=v) for k, v in params.items()]
         node = PolicyNode(name, context=rclpy_context, parameter_overrides=overrides)
         made.append(node)
@@ -105,7 +111,9 @@ def policy_node(rclpy_context: Any, make_node: Any) -> Iterator[Callable[..., Po
 class GraphSide:
     """The test's side of the graph: publishers, collectors, lifecycle clients, a hold server."""
 
-    def __init__(self, node: Any, target: str) -> None:
+    def __init__(self, node: Any, target: str | PolicyNode) -> None:
+        if isinstance(target, PolicyNode):
+            target = target.get_fully_qualified_name()
         self.node = node
         self.target = target
         self.chunks = MessageCollector()
@@ -144,7 +152,16 @@ class GraphSide:
         return self.node.get_clock().now().nanoseconds / 1e9
 
     def call(self, client: Any, request: Any, timeout: float = 60.0) -> Any:
-        wait_for_service(client, timeout=30.0)
+        try:
+            wait_for_service(client, timeout=30.0)
+        except TimeoutError as e:
+            services = self.node.get_service_names_and_types()
+            nodes = self.node.get_node_names_and_namespaces()
+            # Say what the graph held, so a discovery failure can be told from a dead node.
+            domain = os.environ.get('ROS_DOMAIN_ID')
+            raise TimeoutError(
+                f'{e}; domain {domain}; nodes {nodes}; services {[n for n, _ in services]}'
+            ) from e
         future = client.call_async(request)
         wait_until(future.done, timeout, f'an answer from {client.srv_name}')
         return future.result()
@@ -199,7 +216,7 @@ def _wait_state(node: PolicyNode) -> None:
 
 def test_chunk_request_gives_action_chunk_and_trajectory(policy_node, make_node, spin, ckpt):
     node = policy_node(checkpoint=str(ckpt), max_frame_age_s=30.0, max_state_age_s=30.0)
-    tester = GraphSide(make_node('tester'), '/policy_node')
+    tester = GraphSide(make_node('tester'), node)
     spin(node, tester.node)
     tester.bring_up()
     tester.wait_status('an idle status', lambda m: m.mode == PolicyStatus.MODE_IDLE)
@@ -237,7 +254,7 @@ def test_chunk_request_gives_action_chunk_and_trajectory(policy_node, make_node,
 
 def test_missing_camera_is_refused_with_the_reason(policy_node, make_node, spin, ckpt):
     node = policy_node(checkpoint=str(ckpt), max_frame_age_s=30.0, max_state_age_s=30.0)
-    tester = GraphSide(make_node('tester'), '/policy_node')
+    tester = GraphSide(make_node('tester'), node)
     spin(node, tester.node)
     tester.bring_up()
     wait_for_subscribers(tester.instruction_pub, 1)
@@ -262,7 +279,7 @@ def test_failed_configure_leaves_node_unconfigured_and_alive(
 ):
     missing = tmp_path / 'no_such_checkpoint'
     node = policy_node(checkpoint=str(missing))
-    tester = GraphSide(make_node('tester'), '/policy_node')
+    tester = GraphSide(make_node('tester'), node)
     spin(node, tester.node)
     assert tester.state() == State.PRIMARY_STATE_UNCONFIGURED
     assert not tester.transition(Transition.TRANSITION_CONFIGURE)
@@ -301,7 +318,7 @@ def test_failed_configure_leaves_node_unconfigured_and_alive(
 
 def test_set_instruction_service_and_hold(policy_node, make_node, spin, replay_file):
     node = policy_node(policy='replay', replay_file=str(replay_file))
-    tester = GraphSide(make_node('tester'), '/policy_node')
+    tester = GraphSide(make_node('tester'), node)
     spin(node, tester.node)
     tester.bring_up()
     client = tester.node.create_client(SetInstruction, topics.SET_INSTRUCTION)
@@ -316,6 +333,14 @@ def test_set_instruction_service_and_hold(policy_node, make_node, spin, replay_f
     assert answer.success
     tester.wait_status('the instruction', lambda m: m.instruction == 'place')
     assert tester.holds == 1
+    # Deactivate holds the arm and stops serving; cleanup frees the policy.
+    assert tester.transition(Transition.TRANSITION_DEACTIVATE)
+    assert tester.state() == State.PRIMARY_STATE_INACTIVE
+    wait_until(lambda: tester.holds == 2, 10.0, 'the hold at deactivate')
+    assert not node._serving
+    assert tester.transition(Transition.TRANSITION_CLEANUP)
+    assert tester.state() == State.PRIMARY_STATE_UNCONFIGURED and node._worker is None
+    tester.wait_status('unconfigured', lambda m: m.mode == PolicyStatus.MODE_UNCONFIGURED)
 
 
 def _goal_client(tester: GraphSide) -> ActionClient:
@@ -343,7 +368,7 @@ def _result(handle: Any, timeout: float = 20.0) -> RunTask.Result:
 
 def test_run_task_times_out_with_feedback(policy_node, make_node, spin, replay_file):
     node = policy_node(policy='replay', replay_file=str(replay_file))
-    tester = GraphSide(make_node('tester'), '/policy_node')
+    tester = GraphSide(make_node('tester'), node)
     spin(node, tester.node)
     tester.bring_up()
     client = _goal_client(tester)
@@ -370,7 +395,7 @@ def test_run_task_times_out_with_feedback(policy_node, make_node, spin, replay_f
 
 def test_run_task_succeeds_on_the_success_topic(policy_node, make_node, spin, replay_file):
     node = policy_node(policy='replay', replay_file=str(replay_file), max_state_age_s=30.0)
-    tester = GraphSide(make_node('tester'), '/policy_node')
+    tester = GraphSide(make_node('tester'), node)
     spin(node, tester.node)
     tester.bring_up()
     tester.publish_state([0.0] * 6)
@@ -398,7 +423,7 @@ def test_run_task_succeeds_on_the_success_topic(policy_node, make_node, spin, re
 
 def test_run_task_cancel_holds_the_arm(policy_node, make_node, spin, replay_file):
     node = policy_node(policy='replay', replay_file=str(replay_file))
-    tester = GraphSide(make_node('tester'), '/policy_node')
+    tester = GraphSide(make_node('tester'), node)
     spin(node, tester.node)
     tester.bring_up()
     client = _goal_client(tester)
@@ -417,7 +442,7 @@ def test_replay_exhaustion_is_counted_and_node_stays_alive(
     policy_node, make_node, spin, replay_file
 ):
     node = policy_node(policy='replay', replay_file=str(replay_file), max_state_age_s=30.0)
-    tester = GraphSide(make_node('tester'), '/policy_node')
+    tester = GraphSide(make_node('tester'), node)
     spin(node, tester.node)
     tester.bring_up()
     wait_for_subscribers(tester.instruction_pub, 1)
@@ -438,7 +463,7 @@ def test_replay_exhaustion_is_counted_and_node_stays_alive(
 
 def test_a_new_goal_preempts_the_running_one(policy_node, make_node, spin, replay_file):
     node = policy_node(policy='replay', replay_file=str(replay_file))
-    tester = GraphSide(make_node('tester'), '/policy_node')
+    tester = GraphSide(make_node('tester'), node)
     spin(node, tester.node)
     tester.bring_up()
     client = _goal_client(tester)
@@ -466,7 +491,7 @@ def test_bad_input_is_counted_and_diagnosed_and_stale_state_refused(
         compressed_images=True,
         max_frame_age_s=30.0,
     )
-    tester = GraphSide(make_node('tester'), '/policy_node')
+    tester = GraphSide(make_node('tester'), node)
     spin(node, tester.node)
     tester.bring_up()
     wait_for_subscribers(tester.instruction_pub, 1)
@@ -520,7 +545,7 @@ def test_scripted_expert_raises_without_poses_then_serves(policy_node, make_node
     from so_arm_driver.sim import HOME_POSE_RAD, SimConfig
 
     node = policy_node(policy='scripted', chunk_size=5, max_state_age_s=30.0)
-    tester = GraphSide(make_node('tester'), '/policy_node')
+    tester = GraphSide(make_node('tester'), node)
     spin(node, tester.node)
     tester.bring_up()
     wait_for_subscribers(tester.instruction_pub, 1)
