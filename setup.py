@@ -107,6 +107,7 @@ setup(
             'camera_node = smolvla_ros.nodes.camera_node:main',
             'sim_node = smolvla_ros.nodes.sim_node:main',
             'driver_node = smolvla_ros.nodes.driver_node:main',
+            'policy_node = smolvla_ros.nodes.policy_node:main',
         ],
     },
 )

@@ -27,12 +27,14 @@ from fractions import Fraction
 import numpy as np
 from builtin_interfaces.msg import Duration, Time
 from diagnostic_msgs.msg import DiagnosticStatus, KeyValue
+from geometry_msgs.msg import PoseStamped
 from sensor_msgs.msg import CompressedImage, Image, JointState
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
 from smolvla_interfaces.msg import ActionChunk as ActionChunkMsg
-from smolvla_interfaces.msg import ExecutorStatus
+from smolvla_interfaces.msg import ExecutorStatus, PolicyStatus
 from smolvla_ros.frames.frame import Frame
+from smolvla_ros.policy.worker import WorkerStatus
 from smolvla_ros.runtime.chunk import ActionChunk
 from smolvla_ros.runtime.enums import ExecutorState
 
@@ -862,7 +864,6 @@ def diagnostic_status(
 # ============================================================================================
 # Camera info, simulator poses, clock and joint commands by name (camera_node, sim_node)
 # ============================================================================================
-from geometry_msgs.msg import PoseStamped  # noqa: E402
 from rosgraph_msgs.msg import Clock  # noqa: E402
 from sensor_msgs.msg import CameraInfo  # noqa: E402
 
@@ -943,14 +944,9 @@ def yaw_from_pose_msg(msg: PoseStamped) -> float:
     """The rotation about z (radians, in (-pi, pi]) of a PoseStamped's orientation.
 
     Raises:
-        ConversionError: the quaternion is not of unit length (within 1e-6).
+        ConversionError: as :func:`position_yaw_from_pose_msg`.
     """
-    q = msg.pose.orientation
-    norm = math.sqrt(q.x * q.x + q.y * q.y + q.z * q.z + q.w * q.w)
-    if not abs(norm - 1.0) < 1e-6:
-        raise ConversionError(f'pose orientation is not a unit quaternion (norm {norm})')
-    # z-axis rotation part of a general quaternion (ZYX yaw).
-    return math.atan2(2.0 * (q.w * q.z + q.x * q.y), 1.0 - 2.0 * (q.y * q.y + q.z * q.z))
+    return position_yaw_from_pose_msg(msg)[1]
 
 
 def clock_msg(stamp_s: float) -> Clock:
@@ -1011,3 +1007,109 @@ def joint_command_from_msg(msg: JointState, joint_order: Sequence[str]) -> np.nd
             f'{list(joint_order)}'
         )
     return joint_positions_from_msg(msg, joint_order)
+
+
+# --------------------------------------------------------------------------------------------
+# Policy node: PolicyStatus, simulator poses (policy_node)
+# --------------------------------------------------------------------------------------------
+def policy_status_to_msg(
+    status: WorkerStatus | None,
+    *,
+    stamp_s: float,
+    checkpoint: str = '',
+    device: str = '',
+    precision: str = '',
+    instruction: str = '',
+    refused_by_node: int = 0,
+    fault: str = '',
+) -> PolicyStatus:
+    """A smolvla_interfaces/PolicyStatus of the worker's status and the node's own state.
+
+    ``status`` None means no policy is loaded: MODE_UNCONFIGURED with ``fault`` (e.g. why
+    configure failed). Otherwise the mode follows the worker (idle, running, fault; closed ->
+    MODE_UNCONFIGURED); a node-level ``fault`` (a request the node refused before the worker)
+    makes an idle worker MODE_FAULT and replaces the worker's fault text. ``inference_errors``
+    counts every failed request: predict exceptions, refused outputs, the worker's refusals
+    (missing/stale frames, joint names) and ``refused_by_node``. ``requests_filtered`` is 0:
+    the worker runs no observation filter. Latencies and ages stay NaN until known.
+
+    Raises:
+        ConversionError: a negative count, or a stamp that is not a valid ROS time.
+    """
+    msg = PolicyStatus()
+    msg.header.stamp = time_to_msg(stamp_s)
+    msg.checkpoint = str(checkpoint)
+    msg.device = str(device)
+    msg.precision = str(precision)
+    if refused_by_node < 0:
+        raise ConversionError(f'refused_by_node must be >= 0, got {refused_by_node}')
+    nan = math.nan
+    if status is None:
+        msg.mode = PolicyStatus.MODE_UNCONFIGURED
+        msg.instruction = str(instruction)
+        msg.last_latency_s = msg.median_latency_s = nan
+        msg.image_age_s = msg.state_age_s = nan
+        msg.fault = str(fault)
+        return msg
+    modes = {
+        'idle': PolicyStatus.MODE_IDLE,
+        'running': PolicyStatus.MODE_RUNNING,
+        'fault': PolicyStatus.MODE_FAULT,
+        'closed': PolicyStatus.MODE_UNCONFIGURED,
+    }
+    if status.mode not in modes:
+        raise ConversionError(f'worker mode {status.mode!r} is not one of {sorted(modes)}')
+    mode = modes[status.mode]
+    if fault and mode == PolicyStatus.MODE_IDLE:
+        mode = PolicyStatus.MODE_FAULT
+    failed = (
+        status.inference_errors
+        + sum(status.invalid_outputs.values())
+        + sum(status.requests_refused.values())
+        + refused_by_node
+    )
+    if min(status.chunks_produced, failed) < 0:
+        raise ConversionError('worker counts must be >= 0')
+    msg.mode = mode
+    msg.instruction = str(instruction or status.instruction)
+    msg.last_latency_s = float(status.last_latency_s)
+    msg.median_latency_s = float(status.median_latency_s)
+    msg.chunks_produced = int(status.chunks_produced)
+    msg.requests_filtered = 0
+    msg.inference_errors = int(failed)
+    msg.image_age_s = float(status.image_age_s)
+    msg.state_age_s = float(status.state_age_s)
+    msg.fault = str(fault or status.fault) if mode == PolicyStatus.MODE_FAULT else ''
+    return msg
+
+
+# A unit quaternion's norm may differ from 1 by float rounding of whoever built it; more means
+# the pose is not a rotation (e.g. an all-zero default message).
+_QUATERNION_NORM_TOLERANCE = 1e-3
+
+
+def position_yaw_from_pose_msg(msg: PoseStamped) -> tuple[np.ndarray, float]:
+    """Position [m] (3,) and yaw about z [rad] in (-pi, pi] of a geometry_msgs/PoseStamped.
+
+    The yaw is the heading of the rotated x axis projected on the xy plane,
+    ``atan2(2(wz + xy), 1 - 2(y^2 + z^2))``; for a pure rotation about z by ``a`` the
+    quaternion is (0, 0, sin(a/2), cos(a/2)) and this gives ``a``.
+
+    Raises:
+        ConversionError: a NaN/inf value, or an orientation that is not a unit quaternion
+            (e.g. all zeros: the publisher left it unset).
+    """
+    p, q = msg.pose.position, msg.pose.orientation
+    pos = np.array([p.x, p.y, p.z], dtype=np.float64)
+    quat = np.array([q.x, q.y, q.z, q.w], dtype=np.float64)
+    if not (np.all(np.isfinite(pos)) and np.all(np.isfinite(quat))):
+        raise ConversionError('pose has NaN or infinite position or orientation values')
+    norm = float(np.linalg.norm(quat))
+    if abs(norm - 1.0) > _QUATERNION_NORM_TOLERANCE:
+        raise ConversionError(
+            f'pose orientation (x, y, z, w) = {quat.tolist()} has norm {norm:.6f}, not a unit '
+            'quaternion; publish a rotation (identity is w = 1)'
+        )
+    x, y, z, w = quat / norm
+    yaw = math.atan2(2.0 * (w * z + x * y), 1.0 - 2.0 * (y * y + z * z))
+    return pos, yaw
