@@ -7,7 +7,13 @@ import time
 
 import pytest
 
-from smolvla_ros.runtime import FixedRateLoop, MonotonicClock, RuntimeMetrics, SimClock
+from smolvla_ros.runtime import (
+    CallableClock,
+    FixedRateLoop,
+    MonotonicClock,
+    RuntimeMetrics,
+    SimClock,
+)
 
 
 def test_loop_runs_on_absolute_deadlines_and_records_lateness():
@@ -77,3 +83,26 @@ def test_sim_clock_never_runs_backwards():
     assert clock.now() == 1.0
     with pytest.raises(ValueError):
         clock.advance(-0.1)
+
+
+def test_callable_clock_reads_the_function_and_waits_for_it():
+    t = [5.0]
+    clock = CallableClock(lambda: t[0], poll_s=0.001)
+    assert clock.now() == 5.0
+    t[0] = 7.25
+    assert clock.now() == 7.25
+
+    def advance():  # simulated time (a /clock topic) moves in steps on another thread
+        for _ in range(5):
+            time.sleep(0.005)
+            t[0] += 0.5
+
+    th = threading.Thread(target=advance)
+    th.start()
+    clock.sleep_until(9.0)
+    assert clock.now() >= 9.0
+    th.join()
+    with pytest.raises(TypeError, match='callable'):
+        CallableClock(3.0)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match='poll_s'):
+        CallableClock(time.monotonic, poll_s=0.0)

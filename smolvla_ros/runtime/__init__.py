@@ -33,7 +33,7 @@ States, rejection reasons and blend modes are str enums (:class:`ExecutorState`,
 """
 
 from smolvla_ros.runtime.chunk import ActionChunk, validate_chunk
-from smolvla_ros.runtime.clock import Clock, MonotonicClock, SimClock
+from smolvla_ros.runtime.clock import CallableClock, Clock, MonotonicClock, SimClock
 from smolvla_ros.runtime.config import (
     BLEND_MODES,
     ObservationFilterConfig,
@@ -50,6 +50,7 @@ __all__ = [
     'BLEND_MODES',
     'ActionChunk',
     'BlendMode',
+    'CallableClock',
     'ChunkExecutor',
     'ChunkRejectedError',
     'ChunkRuntimeError',

@@ -122,6 +122,12 @@ class ChunkExecutor:
         # move the arm after the reset
         self._estop_t = float('-inf')
         self._rearm = True  # next tick anchors at the measured position and soft-starts
+        # executor-clock time of the last hold(): like the e-stop time, nothing observed at or
+        # before it may move the arm after it; but no latch, later observations are served
+        self._hold_t = float('-inf')
+        self._hold_reason = ''
+        self._holds = 0  # hold() calls so far; a tick that sees it change drops its plan
+        self._pending_config: RuntimeConfig | None = None
         # Both only ever hold plausible times (not after now + future_tolerance_s when recorded),
         # so a chunk stamped far ahead by a skewed clock cannot poison the checks of later ones.
         self._newest_obs_t = float('-inf')  # newest observation time accepted (order check)
@@ -138,6 +144,7 @@ class ChunkExecutor:
         self._in_flight: tuple[int, float] | None = None
         self._next_request_id = 0
         self._chunk_size = 0
+        self._holds_seen = 0
 
     # -- any thread ------------------------------------------------------------------------------
     def submit_chunk(self, chunk: ActionChunk, strict: bool = False) -> bool:
@@ -176,6 +183,13 @@ class ChunkExecutor:
                         f'chunk {chunk.chunk_id} was computed from an observation at '
                         f'{t_obs:.6f} s, not after the last emergency stop ({self._estop_t:.6f} '
                         's): a plan made before the stop never runs after it. Request a new one.',
+                    )
+                if t_obs <= self._hold_t:
+                    raise ChunkRejectedError(
+                        RejectReason.BEFORE_HOLD,
+                        f'chunk {chunk.chunk_id} was computed from an observation at '
+                        f'{t_obs:.6f} s, not after the last hold ({self._hold_t:.6f} s, '
+                        f'{self._hold_reason}): a plan made before a hold never runs after it',
                     )
                 if t_obs > latest_plausible:
                     raise ChunkRejectedError(
@@ -237,6 +251,66 @@ class ChunkExecutor:
             self._rearm = True
         _LOG.warning('emergency stop reset')
 
+    def hold(self, reason: str = 'requested') -> None:
+        """Drop the queue and hold at the current command (thread-safe; no latch).
+
+        Chunks observed at or before now (executor clock) are rejected from here on
+        ('before_hold'), queued ones and those waiting in the inbox included, and the request in
+        flight is forgotten: nothing planned before the hold moves the arm after it. Unlike
+        :meth:`emergency_stop` nothing latches: the next tick requests a new chunk and chunks
+        observed after the hold are served as usual. Each call moves the hold time forward.
+        """
+        now = self._clock.now()
+        with self._lock:
+            self._hold_t = max(self._hold_t, now)
+            self._hold_reason = reason
+            self._holds += 1
+            for _ in self._inbox:
+                self.metrics.reject(RejectReason.BEFORE_HOLD)
+            self._inbox.clear()
+        self.metrics.add(holds=1)
+        _LOG.warning('hold: %s', reason)
+
+    def update_config(self, config: RuntimeConfig) -> None:
+        """Swap in a new configuration between ticks (thread-safe; applied by the next tick).
+
+        Only the scheduling settings may change at run time: ``mode``, ``g``, ``blending``,
+        ``crossfade_s`` and ``observation_filter`` (the filter forgets its last observation, so
+        the next wanted request goes). Everything else sizes or bounds state the executor
+        already holds (joints and limits, tick rate, history, tolerances), so a change there
+        needs a new executor.
+
+        Raises:
+            ValueError: another field differs from the current configuration (nothing changes).
+        """
+        with self._lock:
+            current = self._pending_config or self.config
+        fixed = [
+            f
+            for f in (
+                'tick_rate_hz',
+                'request_timeout_s',
+                'history_len',
+                'future_tolerance_s',
+                'max_chunk_length',
+                'safety',
+            )
+            if getattr(config, f) != getattr(current, f)
+        ]
+        if fixed:
+            raise ValueError(
+                f'update_config: {fixed} cannot change while the executor runs; only mode, g, '
+                'blending, crossfade_s and observation_filter can. Build a new executor.'
+            )
+        with self._lock:
+            self._pending_config = config
+
+    @property
+    def holds(self) -> int:
+        """Number of :meth:`hold` calls so far."""
+        with self._lock:
+            return self._holds
+
     @property
     def estopped(self) -> bool:
         """True while the emergency stop is latched."""
@@ -273,6 +347,11 @@ class ChunkExecutor:
             rearm = self._rearm
             self._rearm = False
             rejected_answer_t = self._rejected_answer_t
+            holds = self._holds
+            hold_t = self._hold_t
+            new_config, self._pending_config = self._pending_config, None
+        if new_config is not None:
+            self._apply_config(new_config)
         m = self.metrics
         m.add(ticks=1)
         if rearm:
@@ -288,6 +367,12 @@ class ChunkExecutor:
                 period,
             )
 
+        if holds != self._holds_seen:
+            # hold(): drop everything planned before it; the robot holds from here
+            self._holds_seen = holds
+            m.add(actions_superseded=self._timeline.clear())
+            self._in_flight = None
+            self._hold_since = now
         # What the queued path alone would command now: the reference for the seam jump, so the
         # metric measures the discontinuity a merge introduces, not lag left by earlier clamps.
         before_merge = self._timeline.peek(now) if chunks else None
@@ -350,6 +435,12 @@ class ChunkExecutor:
         )
         with self._lock:
             latched_during_tick = self._estop and not estop
+            held_during_tick = self._holds != holds
+        if held_during_tick and not latched_during_tick:
+            # hold() ran during this tick: hold instead of sending a command planned before it
+            # (the next tick drops the queue)
+            cmd = self._prev_cmd.copy()
+            state = ExecutorState.STARVED if self._seen_chunk else ExecutorState.STARTUP
         if latched_during_tick:
             # an e-stop latched while this tick ran: hold instead of sending a command planned
             # before it (the next tick drops the queue)
@@ -362,12 +453,27 @@ class ChunkExecutor:
         self._prev_t = now
         self._timeline.set_anchor(now, cmd)
 
-        requested = False if estop else self._maybe_request(measured, now)
+        # an observation not after the last hold would be answered by a rejected chunk
+        requested = False if estop or now <= hold_t else self._maybe_request(measured, now)
         queue_length = self._timeline.remaining(now)
         m.record('queue_history', (now, queue_length))
         return TickOutput(now, cmd.copy(), state, queue_length, requested)
 
     # -- internals (tick thread) -----------------------------------------------------------------
+    def _apply_config(self, config: RuntimeConfig) -> None:
+        old = self.config
+        self.config = config
+        if config.observation_filter != old.observation_filter:
+            self._filter = ObservationFilter(config.observation_filter, self._j)
+        _LOG.info(
+            'runtime config updated: mode=%s g=%s blending=%s crossfade_s=%s epsilon_rad=%s',
+            config.mode,
+            config.g,
+            config.blending,
+            config.crossfade_s,
+            config.observation_filter.epsilon_rad,
+        )
+
     def _start_from(self, measured: np.ndarray, now: float) -> None:
         self._prev_cmd = measured.copy()
         self._prev_vel = np.zeros(self._j)
