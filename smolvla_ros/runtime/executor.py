@@ -323,6 +323,12 @@ class ChunkExecutor:
         """(chunk_id, index) of the queued samples; read on the tick thread only."""
         return self._timeline.tags
 
+    def planned_samples(self) -> tuple[np.ndarray, np.ndarray]:
+        """The queued plan: sample times (s, executor clock), shape (n,), and joint targets
+        (rad, ``config.joint_names`` order), shape (n, J); copies. Read on the tick thread only
+        (e.g. to draw the planned path between ticks)."""
+        return self._timeline.times_s, self._timeline.positions_rad
+
     def tick(self, measured_rad: np.ndarray) -> TickOutput:
         """Compute the command for now. Call at the tick rate from one thread.
 
