@@ -104,6 +104,7 @@ setup(
             'smolvla-sim = so_arm_driver.sim.cli:main',
             'smolvla-parity = smolvla_model.parity:main',
             'smolvla-bench = smolvla_ros.bench.__main__:main',
+            'executor_node = smolvla_ros.nodes.executor_node:main',
         ],
     },
 )

@@ -83,6 +83,9 @@ def test_request_at_threshold_g_and_at_most_one_in_flight():
     # remaining falls to 35 = 0.7 * 50 after 15 ticks
     assert times and times[0] == pytest.approx(1.0 + 15 * DT, abs=1e-6)
     assert len(times) == 1
+    # the snapshot says how full the queue was: 35 of 50 actions left
+    assert rec.requests[-1].queue_fill == pytest.approx(35 / 50)
+    assert rec.requests[0].queue_fill == 0.0 and ex.chunk_size == 50
 
 
 def test_unanswered_request_times_out_and_is_sent_again():

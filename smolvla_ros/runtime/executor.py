@@ -52,6 +52,8 @@ class ObservationSnapshot:
         positions_rad: measured joint positions, radians, shape (J,).
         joint_names: their order.
         must_go: sent because the queue ran empty (the filter did not apply).
+        queue_fill: remaining fraction of the current chunk when the request was made, [0, 1]
+            (0 before the first chunk).
     """
 
     request_id: int
@@ -59,6 +61,7 @@ class ObservationSnapshot:
     positions_rad: np.ndarray
     joint_names: tuple[str, ...]
     must_go: bool
+    queue_fill: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -323,6 +326,12 @@ class ChunkExecutor:
         """(chunk_id, index) of the queued samples; read on the tick thread only."""
         return self._timeline.tags
 
+    @property
+    def chunk_size(self) -> int:
+        """Actions in the last merged chunk (0 before the first); the denominator of the
+        queue fill. Read on the tick thread."""
+        return self._chunk_size
+
     def planned_samples(self) -> tuple[np.ndarray, np.ndarray]:
         """The queued plan: sample times (s, executor clock), shape (n,), and joint targets
         (rad, ``config.joint_names`` order), shape (n, J); copies. Read on the tick thread only
@@ -559,6 +568,7 @@ class ChunkExecutor:
             positions_rad=measured.copy(),
             joint_names=self.config.joint_names,
             must_go=must_go,
+            queue_fill=min(1.0, remaining / self._chunk_size) if self._chunk_size else 0.0,
         )
         self._next_request_id += 1
         try:
