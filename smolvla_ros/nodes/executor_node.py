@@ -265,8 +265,9 @@ class ExecutorNode(LifecycleNode):
         self._accepted_seen = 0
         self._fjt: Any = None  # (ActionClient, goal class) for output fjt
         self._goal_handle: Any = None
-        self._entities: list[Any] = []
-        self._timers: list[Any] = []
+        self._tick_timers: list[Any] = []
+        self._trigger_services: list[Any] = []
+        # names differ from rclpy.Node's own _services/_timers lists, which the executor reads
         self._tick_group = MutuallyExclusiveCallbackGroup()
         self._io_group = MutuallyExclusiveCallbackGroup()
         self.add_on_set_parameters_callback(self._on_set_parameters)
@@ -353,7 +354,7 @@ class ExecutorNode(LifecycleNode):
             from rclpy.action import ActionClient
 
             self._fjt = (ActionClient(self, fjt, s.controller_action, callback_group=io), fjt)
-        self._services = [
+        self._trigger_services = [
             self.create_service(Trigger, name, cb, callback_group=io)
             for name, cb in (
                 (topics.ESTOP, self._on_estop),
@@ -375,7 +376,7 @@ class ExecutorNode(LifecycleNode):
             self._accepted_seen = 0
             self._last_counts = {}
         g = self._tick_group
-        self._timers = [
+        self._tick_timers = [
             self.create_timer(s.runtime.tick_period_s, self._on_tick, callback_group=g),
             self.create_timer(1.0 / s.status_rate_hz, self._on_status, callback_group=g),
             self.create_timer(1.0 / s.path_rate_hz, self._on_path, callback_group=g),
@@ -388,10 +389,10 @@ class ExecutorNode(LifecycleNode):
         return TransitionCallbackReturn.SUCCESS
 
     def _stop_ticking(self, reason: str) -> None:
-        for timer in self._timers:
+        for timer in self._tick_timers:
             timer.cancel()
             self.destroy_timer(timer)
-        self._timers = []
+        self._tick_timers = []
         with self._lock:
             core, self._core = self._core, None
             if core is not None and core.estopped:
@@ -412,9 +413,9 @@ class ExecutorNode(LifecycleNode):
             if getattr(self, pub, None) is not None:
                 self.destroy_publisher(getattr(self, pub))
             setattr(self, pub, None)
-        for srv in getattr(self, '_services', []):
+        for srv in self._trigger_services:
             self.destroy_service(srv)
-        self._services = []
+        self._trigger_services = []
         if self._fjt is not None:
             self._fjt[0].destroy()
             self._fjt = None
