@@ -204,8 +204,8 @@ class ExecutorNode(LifecycleNode):
             times) are counted, logged (throttled) and reported on /diagnostics; the arm holds.
         ``joint_states`` (sensor_msgs/JointState, rad, STATE_QOS): measured positions. Each tick
             uses the newest; with none, or one older than ``max_state_age_s`` (by its stamp, or
-            its arrival when unstamped), the tick holds and reports: no command is computed
-            from stale state.
+            its arrival when unstamped), or stamped that much after the node clock (another
+            clock), the tick holds and reports: no command is computed from stale state.
     Publishers:
         ``smolvla/chunk_request`` (smolvla_interfaces/ChunkRequest, CHUNK_QOS): header.stamp =
             the observation (snapshot) time, request_id (increasing), must_go, queue_fill.
@@ -547,6 +547,13 @@ class ExecutorNode(LifecycleNode):
             reason = (
                 f'newest joint state is {now - state[1]:.3f} s old (max_state_age_s '
                 f'{s.max_state_age_s} s)'
+            )
+        elif state[1] - now > s.max_state_age_s:
+            # a stamp from another clock (wall vs sim time, an unsynchronized host) would never
+            # look old, so a stopped driver would go unnoticed: refuse it too
+            reason = (
+                f'newest joint state is stamped {state[1] - now:.3f} s after the node clock: '
+                'the driver and this node use different clocks (use_sim_time? NTP?)'
             )
         if reason:
             # Never command from stale state: no tick, no command (the driver or controller

@@ -39,6 +39,7 @@ from smolvla_ros.nodes.conversions import (
     joint_positions_from_msg,
     joint_state_to_msg,
     time_from_msg,
+    time_to_msg,
 )
 from smolvla_ros.nodes.executor_node import ExecutorNode
 from smolvla_ros.runtime import ActionChunk
@@ -322,6 +323,12 @@ def test_no_joint_state_holds_and_reports(executor_node, make_node, spin):
     n = len(commands.messages)
     time.sleep(0.3)  # ~9 ticks that must not command
     assert len(commands.messages) <= n + 1
+    # a state stamped by another clock (here 100 s ahead) never looks old: refused as well
+    pub.publish(joint_state_to_msg(np.zeros(J), JOINT_NAMES, _now(tester) + 100.0))
+    _status(statuses, lambda m: 'different clocks' in m.last_fault)
+    n = len(commands.messages)
+    time.sleep(0.3)
+    assert len(commands.messages) <= n + 1
 
 
 def test_estop_reset_and_hold_services(executor_node, make_node, spin):
@@ -488,7 +495,13 @@ def test_console_script_across_processes_and_clean_sigint(make_node, spin):
         text=True,
     )  # fmt: skip
     try:
-        wait_for_service(change, timeout=30.0)
+        wait_until(
+            lambda: change.service_is_ready() or proc.poll() is not None,
+            60.0,  # a cold start on a loaded 2-core machine: imports and discovery
+            'the node process to offer its lifecycle services',
+        )
+        if proc.poll() is not None:
+            pytest.fail(f'the node process ended early: {proc.communicate()[0]}')
         wait_for_service(get, timeout=30.0)
         for tid in (Transition.TRANSITION_CONFIGURE, Transition.TRANSITION_ACTIVATE):
             if not _change(tester, change, get, tid):
@@ -511,3 +524,45 @@ def test_console_script_across_processes_and_clean_sigint(make_node, spin):
             proc.communicate()
     assert proc.returncode == 0, out
     assert 'Traceback' not in out, out
+
+
+def test_sim_time_is_the_core_clock(executor_node, make_node, spin):
+    """use_sim_time: the node clock follows /clock, and so do the executor's tick times (the
+    command stamps) and observation times (the request stamps), not the wall clock."""
+    from rosgraph_msgs.msg import Clock
+
+    ex = executor_node(use_sim_time=True)
+    tester = make_node('tester')
+    commands = _listen(tester, JointState, topics.JOINT_COMMAND, topics.STATE_QOS)
+    requests = _listen(tester, ChunkRequest, topics.CHUNK_REQUEST, topics.CHUNK_QOS)
+    clock_pub = tester.create_publisher(Clock, topics.CLOCK, 10)
+    state_pub = tester.create_publisher(JointState, topics.JOINT_STATES, topics.STATE_QOS)
+    _up(ex)
+    spin(ex, tester)
+    wait_for_subscribers(clock_pub, 1)
+    wait_for_subscribers(state_pub, 1)
+    stop = threading.Event()
+    sim_start = 1000.0  # s, far from the wall clock's ~1.7e9 s
+
+    def run_clock():  # sim time at wall rate, from sim_start, with a state per step
+        t0 = time.monotonic()
+        while not stop.is_set():
+            t = sim_start + (time.monotonic() - t0)
+            msg = Clock()
+            msg.clock = time_to_msg(t)
+            clock_pub.publish(msg)
+            state_pub.publish(joint_state_to_msg(np.zeros(J), JOINT_NAMES, t))
+            time.sleep(0.01)
+
+    th = threading.Thread(target=run_clock)
+    th.start()
+    try:
+        commands.wait_for(10, timeout=20.0)
+        requests.wait_for(1, timeout=10.0)
+        wall = time.time()
+    finally:
+        stop.set()
+        th.join()
+    for m in commands.messages + requests.messages:
+        t = time_from_msg(m.header.stamp)
+        assert sim_start <= t < sim_start + 60.0 and t < wall - 1e6
