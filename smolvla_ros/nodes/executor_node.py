@@ -52,6 +52,7 @@ from smolvla_ros.runtime import (
     CallableClock,
     ChunkExecutor,
     ChunkRejectedError,
+    DeadlineTracker,
     ExecutorState,
     ObservationFilterConfig,
     ObservationSnapshot,
@@ -261,6 +262,7 @@ class ExecutorNode(LifecycleNode):
         self._stale_ticks = 0
         self._stale_reason = ''
         self._last_out: TickOutput | None = None
+        self._deadlines: DeadlineTracker | None = None
         self._last_counts: dict[str, int] = {}
         self._accepted_seen = 0
         self._fjt: Any = None  # (ActionClient, goal class) for output fjt
@@ -372,6 +374,7 @@ class ExecutorNode(LifecycleNode):
                 core.emergency_stop(self._pending_estop)
                 self._pending_estop = None
             self._core = core
+            self._deadlines = DeadlineTracker(s.runtime.tick_period_s, core.metrics)
             self._last_out = None
             self._accepted_seen = 0
             self._last_counts = {}
@@ -540,6 +543,7 @@ class ExecutorNode(LifecycleNode):
         if core is None or s is None:
             return
         now = self._now()
+        self._deadlines.observe(now)  # timer lateness -> tick_jitter_s, overruns
         reason = ''
         if state is None:
             reason = 'no joint state received yet on ' + self._state_sub.topic_name

@@ -43,7 +43,7 @@ from smolvla_ros.runtime.config import (
 from smolvla_ros.runtime.enums import BlendMode, ExecutorState, RejectReason
 from smolvla_ros.runtime.errors import ChunkRejectedError, ChunkRuntimeError
 from smolvla_ros.runtime.executor import ChunkExecutor, ObservationSnapshot, TickOutput
-from smolvla_ros.runtime.loop import FixedRateLoop
+from smolvla_ros.runtime.loop import DeadlineTracker, FixedRateLoop
 from smolvla_ros.runtime.metrics import RuntimeMetrics
 
 __all__ = [
@@ -55,6 +55,7 @@ __all__ = [
     'ChunkRejectedError',
     'ChunkRuntimeError',
     'Clock',
+    'DeadlineTracker',
     'ExecutorState',
     'FixedRateLoop',
     'MonotonicClock',

@@ -248,6 +248,7 @@ def test_commands_follow_the_chunks_and_requests_and_status_are_published(
     st = _status(statuses, lambda m: m.chunks_accepted >= 2)
     assert st.mode == ExecutorStatus.MODE_ASYNC and st.requests_sent >= 2
     assert st.tick_rate_hz == 30.0 and st.threshold_g == pytest.approx(0.7)
+    assert 0.0 <= st.tick_jitter_p99_s < 1.0  # measured on the timer grid (not NaN)
     assert st.chunks_rejected == 0 and not st.estop_latched and not st.watchdog_holding
     wait_until(lambda: any(len(m.markers[0].points) >= 10 for m in paths.messages), 5.0, 'a path')
     marker = next(m for m in paths.messages if len(m.markers[0].points) >= 10).markers[0]
