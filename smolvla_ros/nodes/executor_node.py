@@ -307,7 +307,12 @@ class ExecutorNode(LifecycleNode):
             self.get_logger().error(f'configure failed: {e}')
             return TransitionCallbackReturn.FAILURE
         self._values, self._settings, self._chain = values, settings, chain
-        self._create_interfaces(settings, fjt)
+        try:
+            self._create_interfaces(settings, fjt)
+        except Exception as e:  # e.g. an invalid controller_topic name: undo what was made
+            self._destroy_interfaces()
+            self.get_logger().error(f'configure failed: {e}')
+            return TransitionCallbackReturn.FAILURE
         self.get_logger().info(
             f'configured: robot {values["robot"]}, output {settings.output}, '
             f'{settings.runtime.tick_rate_hz} Hz, mode {settings.runtime.mode}, '

@@ -404,6 +404,22 @@ def test_jtc_output_publishes_one_point_trajectories(executor_node, make_node, s
     assert world.commands.messages == []  # nothing on the driver topic
 
 
+def test_configure_failures_leave_the_node_unconfigured_and_alive(executor_node):
+    """An invalid controller topic name (found while creating the interfaces) and an
+    unreadable URDF: configure fails, nothing stays half-made, a fixed value then works."""
+    from rclpy.lifecycle import TransitionCallbackReturn
+
+    ex = executor_node(output='jtc', controller_topic='not a topic!')
+    assert ex.trigger_configure() == TransitionCallbackReturn.FAILURE
+    assert ex.get_subscriptions_info_by_topic('/' + topics.JOINT_STATES) == []
+    assert ex.set_parameters([Parameter('urdf_path', value='/nonexistent.urdf')])[0].successful
+    assert ex.set_parameters([Parameter('controller_topic', value='arm/jt')])[0].successful
+    assert ex.trigger_configure() == TransitionCallbackReturn.FAILURE
+    assert ex.set_parameters([Parameter('urdf_path', value='')])[0].successful
+    # configure is only possible from unconfigured: the failures left the node there
+    assert ex.trigger_configure() == TransitionCallbackReturn.SUCCESS
+
+
 def test_lifecycle_through_services_and_fjt_without_control_msgs(executor_node, make_node, spin):
     """fjt without control_msgs: configure FAILURE with the install hint on /rosout, the node
     stays unconfigured and alive; then output driver configures, activates, deactivates (no
