@@ -17,9 +17,7 @@ import pytest
 from diagnostic_msgs.msg import DiagnosticArray
 from lifecycle_msgs.msg import State, Transition
 from lifecycle_msgs.srv import ChangeState, GetState
-from rcl_interfaces.msg import Log
 from rclpy.parameter import Parameter
-from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from ros_harness import (
     MessageCollector,
     wait_for_service,
@@ -236,7 +234,9 @@ def test_commands_follow_the_chunks_and_requests_and_status_are_published(
         [abs(m.position[0] - world.f(time_from_msg(m.header.stamp))[0, 0]) for m in late]
     )
     assert np.mean(errors < 2e-3) > 0.5, errors
-    assert errors.max() < 0.25, errors
+    # and never outside what the chunks asked for: blends of values in [-AMP, AMP] and a
+    # limiter that only slows stay inside; the other joints stay at 0
+    assert np.all(np.abs(q[:, 0]) <= AMP + 1e-9) and np.all(q[:, 1:] == 0.0)
     assert max(abs(m.position[0]) for m in late) > 0.05  # it did move
     reqs = world.requests.messages
     ids = [r.request_id for r in reqs]
@@ -423,28 +423,18 @@ def test_configure_failures_leave_the_node_unconfigured_and_alive(executor_node)
     assert ex.trigger_configure() == TransitionCallbackReturn.SUCCESS
 
 
-def test_lifecycle_through_services_and_fjt_without_control_msgs(executor_node, make_node, spin):
-    """fjt without control_msgs: configure FAILURE with the install hint on /rosout, the node
-    stays unconfigured and alive; then output driver configures, activates, deactivates (no
-    more commands), cleans up."""
+def test_lifecycle_through_services_and_fjt_without_control_msgs(
+    executor_node, make_node, spin, capfd
+):
+    """fjt without control_msgs: configure FAILURE with the install hint in the node's log, the
+    node stays unconfigured and alive; then output driver configures, activates, deactivates
+    (no more commands), cleans up."""
     ex = executor_node(output='fjt')
     tester = make_node('tester')
-    rosout = _listen(
-        tester,
-        Log,
-        '/rosout',
-        QoSProfile(
-            depth=100,
-            reliability=ReliabilityPolicy.RELIABLE,
-            durability=DurabilityPolicy.TRANSIENT_LOCAL,
-        ),
-    )
     change = tester.create_client(ChangeState, 'executor_node/change_state')
     get = tester.create_client(GetState, 'executor_node/get_state')
     commands = _listen(tester, JointState, topics.JOINT_COMMAND, topics.STATE_QOS)
     spin(ex, tester)
-    # the configure error goes to /rosout: be matched with the node's rosout writer first
-    wait_until(lambda: tester.count_publishers('/rosout') >= 2, 10.0, 'rosout publishers')
     wait_for_service(change)
     wait_for_service(get)
 
@@ -456,12 +446,10 @@ def test_lifecycle_through_services_and_fjt_without_control_msgs(executor_node, 
 
     assert not transition(Transition.TRANSITION_CONFIGURE)
     assert state() == State.PRIMARY_STATE_UNCONFIGURED
-    hint = 'control_msgs is not installed: install ros-'
-    wait_until(
-        lambda: any(hint in m.msg and 'output:=driver|jtc' in m.msg for m in rosout.messages),
-        5.0,
-        'the configure error on /rosout',
-    )
+    # the node's log (stderr; /rosout carries the same record)
+    err = capfd.readouterr().err
+    assert 'configure failed: control_msgs is not installed: install ros-' in err, err
+    assert 'output:=driver|jtc' in err
     assert ex.set_parameters([Parameter('output', value='driver')])[0].successful
     assert transition(Transition.TRANSITION_CONFIGURE)
     assert state() == State.PRIMARY_STATE_INACTIVE
