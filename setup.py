@@ -108,6 +108,7 @@ setup(
             'sim_node = smolvla_ros.nodes.sim_node:main',
             'driver_node = smolvla_ros.nodes.driver_node:main',
             'policy_node = smolvla_ros.nodes.policy_node:main',
+            'executor_node = smolvla_ros.nodes.executor_node:main',
         ],
     },
 )

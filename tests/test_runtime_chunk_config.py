@@ -174,6 +174,7 @@ def test_enum_values_are_the_documented_strings():
         'out_of_order',
         'estop',
         'before_estop',
+        'before_hold',
     }
     assert BLEND_MODES == ('crossfade', 'latest', 'weighted', 'average', 'conservative')
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 from runtime_helpers import J, chunk_from, make, ramp
@@ -81,6 +83,9 @@ def test_request_at_threshold_g_and_at_most_one_in_flight():
     # remaining falls to 35 = 0.7 * 50 after 15 ticks
     assert times and times[0] == pytest.approx(1.0 + 15 * DT, abs=1e-6)
     assert len(times) == 1
+    # the snapshot says how full the queue was: 35 of 50 actions left
+    assert rec.requests[-1].queue_fill == pytest.approx(35 / 50)
+    assert rec.requests[0].queue_fill == 0.0 and ex.chunk_size == 50
 
 
 def test_unanswered_request_times_out_and_is_sent_again():
@@ -434,3 +439,80 @@ def test_tick_state_is_an_executor_state_equal_to_its_string():
     ex, _, _ = make()
     out = ex.tick(np.zeros(J))
     assert out.state is ExecutorState.STARTUP and out.state == 'startup'
+
+
+def test_hold_drops_the_plan_and_serves_only_chunks_observed_after_it():
+    """hold(): the arm stays at the command of the hold; nothing observed before it ever moves
+    the arm (queued, waiting in the inbox, or arriving late); no latch, so a chunk observed
+    after the hold is tracked again."""
+    f = ramp(0.6)
+    ex, clock, rec = make(RuntimeConfig(observation_filter=ObservationFilterConfig(False)))
+    ex.tick(np.zeros(J))
+    ex.submit_chunk(chunk_from(f, 0.0, 100, DT, chunk_id=1))
+    outs = _run(ex, clock, 10)
+    assert outs[-1].state == 'tracking' and outs[-1].command_rad[0] > 0.1
+    t_before = clock.now() - DT / 2  # an observation taken before the hold, newer than chunk 1
+    late = chunk_from(f, t_before, 50, DT, chunk_id=2)
+    assert ex.submit_chunk(late)  # waits in the inbox ...
+    n_req = len(rec.requests)
+    ex.hold('operator')  # ... and is dropped by the hold
+    held_at = outs[-1].command_rad.copy()
+    clock.advance(DT)
+    outs = _run(ex, clock, 15)
+    assert {o.state for o in outs} == {'starved'}
+    for o in outs:
+        assert np.array_equal(o.command_rad, held_at)
+        assert o.queue_length == 0
+    # a late answer observed before the hold is rejected as such
+    t_hold = outs[0].time_s - DT
+    assert not ex.submit_chunk(chunk_from(f, t_hold - 1e-3, 50, DT, chunk_id=3))
+    assert ex.metrics.chunks_rejected['before_hold'] == 2  # the inbox one and this one
+    assert ex.metrics.holds == 1 and ex.holds == 1
+    # no latch: the executor asked again, with an observation after the hold
+    new = rec.requests[n_req:]
+    assert new and new[0].must_go and new[0].time_s > t_hold
+    snap = new[0]
+    assert ex.submit_chunk(chunk_from(lambda t: held_at + 0.1, snap.time_s, 50, DT, chunk_id=4))
+    outs = _run(ex, clock, 40)
+    assert outs[-1].state == 'tracking'
+    assert outs[-1].command_rad[0] == pytest.approx(held_at[0] + 0.1, abs=1e-9)
+
+
+def test_update_config_swaps_g_between_ticks_and_refuses_fixed_fields():
+    """g 0.7 -> 0.2 at run time: with a 50-action chunk the request comes when 10 actions
+    remain (40 consumed), not 35 (15 consumed). Changing the tick rate is refused and changes
+    nothing."""
+    cfg = RuntimeConfig(g=0.7, observation_filter=ObservationFilterConfig(False))
+    ex, clock, rec = make(cfg)
+    ex.tick(np.zeros(J))
+    rec.requests.clear()
+    clock.sleep_until(1.0)
+    ex.update_config(dataclasses.replace(cfg, g=0.2))
+    with pytest.raises(ValueError, match='tick_rate_hz'):
+        ex.update_config(dataclasses.replace(cfg, g=0.2, tick_rate_hz=100.0))
+    assert ex.config.g == 0.7  # applied by the next tick, not by the call
+    ex.submit_chunk(chunk_from(lambda t: np.zeros(J), 1.0, 50, DT, chunk_id=1))
+    times = []
+    for _ in range(50):
+        out = ex.tick(np.zeros(J))
+        if out.requested:
+            times.append(out.time_s)
+        clock.advance(DT)
+    assert ex.config.g == 0.2 and ex.config.tick_rate_hz == 30.0
+    # rebased to its arrival at t = 1.0: remaining falls to 10 = 0.2 * 50 after 40 ticks
+    assert times and times[0] == pytest.approx(1.0 + 40 * DT, abs=1e-6)
+
+
+def test_update_config_to_sync_mode_waits_for_an_empty_queue():
+    cfg = RuntimeConfig(g=0.7, observation_filter=ObservationFilterConfig(False))
+    ex, clock, rec = make(cfg)
+    ex.tick(np.zeros(J))
+    rec.requests.clear()
+    ex.update_config(dataclasses.replace(cfg, mode='sync'))
+    clock.sleep_until(1.0)
+    ex.submit_chunk(chunk_from(lambda t: np.zeros(J), 1.0, 30, DT, chunk_id=1))
+    outs = _run(ex, clock, 40)
+    req = [o for o in outs if o.requested]
+    # sync = g 0: the request goes out when the last of the 30 actions is consumed
+    assert len(req) == 1 and req[0].queue_length == 0
+    assert req[0].time_s == pytest.approx(1.0 + 30 * DT, abs=1e-6)

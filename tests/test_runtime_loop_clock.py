@@ -7,7 +7,14 @@ import time
 
 import pytest
 
-from smolvla_ros.runtime import FixedRateLoop, MonotonicClock, RuntimeMetrics, SimClock
+from smolvla_ros.runtime import (
+    CallableClock,
+    DeadlineTracker,
+    FixedRateLoop,
+    MonotonicClock,
+    RuntimeMetrics,
+    SimClock,
+)
 
 
 def test_loop_runs_on_absolute_deadlines_and_records_lateness():
@@ -77,3 +84,40 @@ def test_sim_clock_never_runs_backwards():
     assert clock.now() == 1.0
     with pytest.raises(ValueError):
         clock.advance(-0.1)
+
+
+def test_callable_clock_reads_the_function_and_waits_for_it():
+    t = [5.0]
+    clock = CallableClock(lambda: t[0], poll_s=0.001)
+    assert clock.now() == 5.0
+    t[0] = 7.25
+    assert clock.now() == 7.25
+
+    def advance():  # simulated time (a /clock topic) moves in steps on another thread
+        for _ in range(5):
+            time.sleep(0.005)
+            t[0] += 0.5
+
+    th = threading.Thread(target=advance)
+    th.start()
+    clock.sleep_until(9.0)
+    assert clock.now() >= 9.0
+    th.join()
+    with pytest.raises(TypeError, match='callable'):
+        CallableClock(3.0)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match='poll_s'):
+        CallableClock(time.monotonic, poll_s=0.0)
+
+
+def test_deadline_tracker_measures_lateness_on_the_timer_grid():
+    """Period 0.1 s; ticks at 1.00 (first: the grid), 1.103 (3 ms late), 1.20, 1.52 (deadlines
+    1.3 and 1.4 missed: 2 overruns, 20 ms late on 1.5), 1.595 (earlier than 1.6: the grid moves
+    back 5 ms, on time), 1.695 (on the moved grid)."""
+    m = RuntimeMetrics(('a',))
+    tr = DeadlineTracker(0.1, m)
+    got = [tr.observe(t) for t in (1.0, 1.103, 1.2, 1.52, 1.595, 1.695)]
+    assert got == pytest.approx([0.0, 0.003, 0.0, 0.02, 0.0, 0.0], abs=1e-9)
+    assert m.overruns == 2
+    assert list(m.tick_jitter_s) == pytest.approx(got, abs=1e-9)
+    with pytest.raises(ValueError, match='period_s'):
+        DeadlineTracker(0.0)

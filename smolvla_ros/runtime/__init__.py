@@ -33,7 +33,7 @@ States, rejection reasons and blend modes are str enums (:class:`ExecutorState`,
 """
 
 from smolvla_ros.runtime.chunk import ActionChunk, validate_chunk
-from smolvla_ros.runtime.clock import Clock, MonotonicClock, SimClock
+from smolvla_ros.runtime.clock import CallableClock, Clock, MonotonicClock, SimClock
 from smolvla_ros.runtime.config import (
     BLEND_MODES,
     ObservationFilterConfig,
@@ -43,17 +43,19 @@ from smolvla_ros.runtime.config import (
 from smolvla_ros.runtime.enums import BlendMode, ExecutorState, RejectReason
 from smolvla_ros.runtime.errors import ChunkRejectedError, ChunkRuntimeError
 from smolvla_ros.runtime.executor import ChunkExecutor, ObservationSnapshot, TickOutput
-from smolvla_ros.runtime.loop import FixedRateLoop
+from smolvla_ros.runtime.loop import DeadlineTracker, FixedRateLoop
 from smolvla_ros.runtime.metrics import RuntimeMetrics
 
 __all__ = [
     'BLEND_MODES',
     'ActionChunk',
     'BlendMode',
+    'CallableClock',
     'ChunkExecutor',
     'ChunkRejectedError',
     'ChunkRuntimeError',
     'Clock',
+    'DeadlineTracker',
     'ExecutorState',
     'FixedRateLoop',
     'MonotonicClock',

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from typing import Protocol
 
 
@@ -80,3 +81,39 @@ class SimClock:
         with self._lock:
             self._t += float(dt_s)
             return self._t
+
+
+class CallableClock:
+    """Time from a function, e.g. a ROS node's clock (ROS time, or sim time with use_sim_time).
+
+    The executor node drives ticks from a ROS timer, so the core only reads ``now``; this
+    adapter keeps the core free of rclpy (the node passes a lambda reading its clock).
+
+    Args:
+        now_fn: returns the current time in seconds. It must not run backwards while the
+            executor uses it (ROS time jumps backwards only when a simulator restarts its clock;
+            reconfigure the executor then).
+        poll_s: polling period of :meth:`sleep_until`, seconds (> 0). A function's time may be
+            simulated and advance in steps, so waiting polls it instead of sleeping the
+            difference.
+
+    Raises:
+        TypeError: ``now_fn`` is not callable.
+        ValueError: ``poll_s`` is not a finite number > 0.
+    """
+
+    def __init__(self, now_fn: Callable[[], float], poll_s: float = 0.001) -> None:
+        if not callable(now_fn):
+            raise TypeError(f'now_fn must be a callable returning seconds, got {now_fn!r}')
+        if not (poll_s > 0 and poll_s < float('inf')):
+            raise ValueError(f'poll_s must be a finite number > 0 seconds, got {poll_s}')
+        self._now_fn = now_fn
+        self._poll = float(poll_s)
+
+    def now(self) -> float:
+        return float(self._now_fn())
+
+    def sleep_until(self, t_s: float) -> None:
+        # Poll: the function's time may be simulated (a /clock topic) and not follow wall time.
+        while self.now() < t_s:
+            time.sleep(self._poll)

@@ -62,6 +62,7 @@ class RejectReason(_StrValueEnum):
     OUT_OF_ORDER = 'out_of_order'  # not newer than an accepted chunk: duplicate or late
     ESTOP = 'estop'  # emergency stop latched
     BEFORE_ESTOP = 'before_estop'  # observed at or before the last emergency stop
+    BEFORE_HOLD = 'before_hold'  # observed at or before the last hold (ChunkExecutor.hold)
 
 
 class BlendMode(_StrValueEnum):

@@ -52,6 +52,8 @@ class ObservationSnapshot:
         positions_rad: measured joint positions, radians, shape (J,).
         joint_names: their order.
         must_go: sent because the queue ran empty (the filter did not apply).
+        queue_fill: remaining fraction of the current chunk when the request was made, [0, 1]
+            (0 before the first chunk).
     """
 
     request_id: int
@@ -59,6 +61,7 @@ class ObservationSnapshot:
     positions_rad: np.ndarray
     joint_names: tuple[str, ...]
     must_go: bool
+    queue_fill: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -122,6 +125,12 @@ class ChunkExecutor:
         # move the arm after the reset
         self._estop_t = float('-inf')
         self._rearm = True  # next tick anchors at the measured position and soft-starts
+        # executor-clock time of the last hold(): like the e-stop time, nothing observed at or
+        # before it may move the arm after it; but no latch, later observations are served
+        self._hold_t = float('-inf')
+        self._hold_reason = ''
+        self._holds = 0  # hold() calls so far; a tick that sees it change drops its plan
+        self._pending_config: RuntimeConfig | None = None
         # Both only ever hold plausible times (not after now + future_tolerance_s when recorded),
         # so a chunk stamped far ahead by a skewed clock cannot poison the checks of later ones.
         self._newest_obs_t = float('-inf')  # newest observation time accepted (order check)
@@ -138,6 +147,7 @@ class ChunkExecutor:
         self._in_flight: tuple[int, float] | None = None
         self._next_request_id = 0
         self._chunk_size = 0
+        self._holds_seen = 0
 
     # -- any thread ------------------------------------------------------------------------------
     def submit_chunk(self, chunk: ActionChunk, strict: bool = False) -> bool:
@@ -176,6 +186,13 @@ class ChunkExecutor:
                         f'chunk {chunk.chunk_id} was computed from an observation at '
                         f'{t_obs:.6f} s, not after the last emergency stop ({self._estop_t:.6f} '
                         's): a plan made before the stop never runs after it. Request a new one.',
+                    )
+                if t_obs <= self._hold_t:
+                    raise ChunkRejectedError(
+                        RejectReason.BEFORE_HOLD,
+                        f'chunk {chunk.chunk_id} was computed from an observation at '
+                        f'{t_obs:.6f} s, not after the last hold ({self._hold_t:.6f} s, '
+                        f'{self._hold_reason}): a plan made before a hold never runs after it',
                     )
                 if t_obs > latest_plausible:
                     raise ChunkRejectedError(
@@ -237,6 +254,66 @@ class ChunkExecutor:
             self._rearm = True
         _LOG.warning('emergency stop reset')
 
+    def hold(self, reason: str = 'requested') -> None:
+        """Drop the queue and hold at the current command (thread-safe; no latch).
+
+        Chunks observed at or before now (executor clock) are rejected from here on
+        ('before_hold'), queued ones and those waiting in the inbox included, and the request in
+        flight is forgotten: nothing planned before the hold moves the arm after it. Unlike
+        :meth:`emergency_stop` nothing latches: the next tick requests a new chunk and chunks
+        observed after the hold are served as usual. Each call moves the hold time forward.
+        """
+        now = self._clock.now()
+        with self._lock:
+            self._hold_t = max(self._hold_t, now)
+            self._hold_reason = reason
+            self._holds += 1
+            for _ in self._inbox:
+                self.metrics.reject(RejectReason.BEFORE_HOLD)
+            self._inbox.clear()
+        self.metrics.add(holds=1)
+        _LOG.warning('hold: %s', reason)
+
+    def update_config(self, config: RuntimeConfig) -> None:
+        """Swap in a new configuration between ticks (thread-safe; applied by the next tick).
+
+        Only the scheduling settings may change at run time: ``mode``, ``g``, ``blending``,
+        ``crossfade_s`` and ``observation_filter`` (the filter forgets its last observation, so
+        the next wanted request goes). Everything else sizes or bounds state the executor
+        already holds (joints and limits, tick rate, history, tolerances), so a change there
+        needs a new executor.
+
+        Raises:
+            ValueError: another field differs from the current configuration (nothing changes).
+        """
+        with self._lock:
+            current = self._pending_config or self.config
+        fixed = [
+            f
+            for f in (
+                'tick_rate_hz',
+                'request_timeout_s',
+                'history_len',
+                'future_tolerance_s',
+                'max_chunk_length',
+                'safety',
+            )
+            if getattr(config, f) != getattr(current, f)
+        ]
+        if fixed:
+            raise ValueError(
+                f'update_config: {fixed} cannot change while the executor runs; only mode, g, '
+                'blending, crossfade_s and observation_filter can. Build a new executor.'
+            )
+        with self._lock:
+            self._pending_config = config
+
+    @property
+    def holds(self) -> int:
+        """Number of :meth:`hold` calls so far."""
+        with self._lock:
+            return self._holds
+
     @property
     def estopped(self) -> bool:
         """True while the emergency stop is latched."""
@@ -248,6 +325,18 @@ class ChunkExecutor:
     def queued_tags(self) -> list[tuple[int, int]]:
         """(chunk_id, index) of the queued samples; read on the tick thread only."""
         return self._timeline.tags
+
+    @property
+    def chunk_size(self) -> int:
+        """Actions in the last merged chunk (0 before the first); the denominator of the
+        queue fill. Read on the tick thread."""
+        return self._chunk_size
+
+    def planned_samples(self) -> tuple[np.ndarray, np.ndarray]:
+        """The queued plan: sample times (s, executor clock), shape (n,), and joint targets
+        (rad, ``config.joint_names`` order), shape (n, J); copies. Read on the tick thread only
+        (e.g. to draw the planned path between ticks)."""
+        return self._timeline.times_s, self._timeline.positions_rad
 
     def tick(self, measured_rad: np.ndarray) -> TickOutput:
         """Compute the command for now. Call at the tick rate from one thread.
@@ -273,6 +362,11 @@ class ChunkExecutor:
             rearm = self._rearm
             self._rearm = False
             rejected_answer_t = self._rejected_answer_t
+            holds = self._holds
+            hold_t = self._hold_t
+            new_config, self._pending_config = self._pending_config, None
+        if new_config is not None:
+            self._apply_config(new_config)
         m = self.metrics
         m.add(ticks=1)
         if rearm:
@@ -288,6 +382,12 @@ class ChunkExecutor:
                 period,
             )
 
+        if holds != self._holds_seen:
+            # hold(): drop everything planned before it; the robot holds from here
+            self._holds_seen = holds
+            m.add(actions_superseded=self._timeline.clear())
+            self._in_flight = None
+            self._hold_since = now
         # What the queued path alone would command now: the reference for the seam jump, so the
         # metric measures the discontinuity a merge introduces, not lag left by earlier clamps.
         before_merge = self._timeline.peek(now) if chunks else None
@@ -354,6 +454,12 @@ class ChunkExecutor:
         )
         with self._lock:
             latched_during_tick = self._estop and not estop
+            held_during_tick = self._holds != holds
+        if held_during_tick and not latched_during_tick:
+            # hold() ran during this tick: hold instead of sending a command planned before it
+            # (the next tick drops the queue)
+            cmd = self._prev_cmd.copy()
+            state = ExecutorState.STARVED if self._seen_chunk else ExecutorState.STARTUP
         if latched_during_tick:
             # an e-stop latched while this tick ran: hold instead of sending a command planned
             # before it (the next tick drops the queue)
@@ -366,12 +472,27 @@ class ChunkExecutor:
         self._prev_t = now
         self._timeline.set_anchor(now, cmd)
 
-        requested = False if estop else self._maybe_request(measured, now)
+        # an observation not after the last hold would be answered by a rejected chunk
+        requested = False if estop or now <= hold_t else self._maybe_request(measured, now)
         queue_length = self._timeline.remaining(now)
         m.record('queue_history', (now, queue_length))
         return TickOutput(now, cmd.copy(), state, queue_length, requested)
 
     # -- internals (tick thread) -----------------------------------------------------------------
+    def _apply_config(self, config: RuntimeConfig) -> None:
+        old = self.config
+        self.config = config
+        if config.observation_filter != old.observation_filter:
+            self._filter = ObservationFilter(config.observation_filter, self._j)
+        _LOG.info(
+            'runtime config updated: mode=%s g=%s blending=%s crossfade_s=%s epsilon_rad=%s',
+            config.mode,
+            config.g,
+            config.blending,
+            config.crossfade_s,
+            config.observation_filter.epsilon_rad,
+        )
+
     def _start_from(self, measured: np.ndarray, now: float) -> None:
         self._prev_cmd = measured.copy()
         self._prev_vel = np.zeros(self._j)
@@ -451,6 +572,7 @@ class ChunkExecutor:
             positions_rad=measured.copy(),
             joint_names=self.config.joint_names,
             must_go=must_go,
+            queue_fill=min(1.0, remaining / self._chunk_size) if self._chunk_size else 0.0,
         )
         self._next_request_id += 1
         try:

@@ -68,3 +68,51 @@ class FixedRateLoop:
                 k += skipped
                 if self._metrics is not None:
                     self._metrics.add(overruns=skipped)
+
+
+class DeadlineTracker:
+    """Tick lateness when an external timer (a ROS timer, say) drives the ticks.
+
+    FixedRateLoop measures its own lateness; a node's timer fires on its own grid, which the
+    caller cannot see. This tracker rebuilds that grid, ``start + k * period``, from the ticks
+    it observes and records each tick's lateness (``tick_jitter_s``) and skipped deadlines
+    (``overruns``) exactly as FixedRateLoop does, so the two report the same numbers.
+    The grid's phase is the earliest one seen: the first tick may itself be late, so a later
+    tick that looks early moves the grid back (recorded as on time).
+
+    Args:
+        period_s: the timer period, seconds (> 0).
+        metrics: where to record; optional.
+
+    Raises:
+        ValueError: ``period_s`` is not finite and > 0.
+    """
+
+    def __init__(self, period_s: float, metrics: RuntimeMetrics | None = None) -> None:
+        if not (math.isfinite(period_s) and period_s > 0):
+            raise ValueError(f'period_s must be finite and > 0, got {period_s}')
+        self._period = float(period_s)
+        self._metrics = metrics
+        self._start: float | None = None
+        self._k = 0
+
+    def observe(self, now_s: float) -> float:
+        """Record a tick at ``now_s`` (seconds) and return its lateness, seconds (>= 0)."""
+        if self._start is None:
+            self._start, self._k, late, skipped = now_s, 0, 0.0, 0
+        else:
+            self._k += 1
+            late = now_s - (self._start + self._k * self._period)
+            skipped = 0
+            if late >= self._period:  # whole deadlines passed without a tick
+                skipped = int(late // self._period)
+                self._k += skipped
+                late -= skipped * self._period
+            if late < 0:  # earlier than the grid: the grid's phase was late; move it
+                self._start += late
+                late = 0.0
+        if self._metrics is not None:
+            self._metrics.record('tick_jitter_s', late)
+            if skipped:
+                self._metrics.add(overruns=skipped)
+        return late

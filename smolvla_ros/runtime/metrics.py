@@ -45,6 +45,7 @@ class RuntimeMetrics:
         self.actions_superseded = 0
         self.watchdog_trips = 0
         self.estops = 0
+        self.holds = 0  # ChunkExecutor.hold() calls
         self.overruns = 0  # deadlines the loop missed entirely
         self.stalls = 0  # ticks more than two periods after the previous one (host stall)
         self.clamp_counts: dict[str, Counter[str]] = {k: Counter() for k in CLAMP_KINDS}
@@ -110,6 +111,7 @@ class RuntimeMetrics:
                 'actions_superseded': self.actions_superseded,
                 'watchdog_trips': self.watchdog_trips,
                 'estops': self.estops,
+                'holds': self.holds,
                 'overruns': self.overruns,
                 'stalls': self.stalls,
                 'clamps': {k: dict(c) for k, c in self.clamp_counts.items()},

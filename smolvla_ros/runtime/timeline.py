@@ -71,6 +71,11 @@ class ActionTimeline:
         """Times of the queued samples, seconds (a copy)."""
         return self._t[self._head :].copy()
 
+    @property
+    def positions_rad(self) -> np.ndarray:
+        """Targets of the queued samples, radians, shape (n, J) (a copy)."""
+        return self._q[self._head :].copy()
+
     def _passed(self, now_s: float) -> int:
         """Number of queued samples meant for ``now_s`` or earlier (binary search)."""
         return int(np.searchsorted(self._t[self._head :], now_s, side='right'))
