@@ -40,6 +40,8 @@ EXTRAS = {
     # Real arms and USB cameras.
     'hardware': ['feetech-servo-sdk>=1.0', 'dynamixel-sdk>=3.7', 'pyserial>=3.5'],
     'camera': ['opencv-python-headless>=4.8'],
+    # The standalone runner (smolvla-run): live display, plots, video overlay text, the MCAP bag.
+    'runner': ['rich>=13', 'matplotlib>=3.8', 'pillow>=10', 'rosbags>=0.10'],
     # Tests, lint, benchmarks' plots, and the ROS 2 message definitions used by the node tests.
     'dev': [
         'pytest>=8',
@@ -75,7 +77,9 @@ EXTRAS = {
         'ros-visualization-msgs==5.5.1',
     ],
 }
-EXTRAS['all'] = sorted({d for n in ('model', 'sim', 'hardware', 'camera') for d in EXTRAS[n]})
+EXTRAS['all'] = sorted(
+    {d for n in ('model', 'sim', 'hardware', 'camera', 'runner') for d in EXTRAS[n]}
+)
 
 setup(
     name=PACKAGE,
@@ -104,6 +108,7 @@ setup(
             'smolvla-sim = so_arm_driver.sim.cli:main',
             'smolvla-parity = smolvla_model.parity:main',
             'smolvla-bench = smolvla_ros.bench.__main__:main',
+            'smolvla-run = smolvla_ros.runner.cli:main',
         ],
     },
 )
