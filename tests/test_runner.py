@@ -1,0 +1,410 @@
+"""smolvla-run: bad options, the fallback banner, real runs and their artifacts, Ctrl-C.
+
+Every run here is the real runner on the real MuJoCo simulator; the artifacts are checked by
+reading them back with independent readers (imageio/ffmpeg for the MP4, Pillow for the PNGs,
+rosbags for the bag), and the expected counts come from the run's settings (ticks = duration x
+rate, video frames = duration x 10 renders per second).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from smolvla_checkpoints import make_checkpoint
+
+from smolvla_ros.runner.artifacts.bag import (
+    TOPIC_ACTION_CHUNK,
+    TOPIC_CAMERA,
+    TOPIC_JOINT_COMMAND,
+    TOPIC_JOINT_STATES,
+    bag_custom_data,
+    read_bag,
+)
+from smolvla_ros.runner.artifacts.metrics import METRICS_FIELDS
+from smolvla_ros.runner.cli import main
+from smolvla_ros.runner.run import RANDOM_BANNER
+from so_arm_driver.robots import SO101
+
+pytestmark = pytest.mark.filterwarnings('ignore::DeprecationWarning')
+
+ROOT = Path(__file__).resolve().parents[1]
+JOINTS = list(SO101.joint_names)
+# The text strip under the cameras: 64 px, lines 12 px apart from 2 px below the images.
+STRIP_LINE_PX = 12
+
+
+def _env(tmp_path: Path) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        PYTHONPATH=str(ROOT) + os.pathsep + str(ROOT / 'tests'),
+        MUJOCO_GL=env.get('MUJOCO_GL', 'osmesa'),
+        HF_HUB_OFFLINE='1',
+        # An empty Hugging Face cache: lerobot/smolvla_base cannot be had.
+        HF_HOME=str(tmp_path / 'hf_home'),
+    )
+    return env
+
+
+def _run_folder(output: Path) -> Path:
+    folders = [p for p in output.iterdir() if p.is_dir()]
+    assert len(folders) == 1, folders
+    return folders[0]
+
+
+def _video(path: Path) -> np.ndarray:
+    import imageio.v3 as iio
+
+    return np.asarray(iio.imread(path, plugin='pyav' if _has_pyav() else None))
+
+
+def _has_pyav() -> bool:
+    try:
+        import av  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _png_size(path: Path) -> tuple[int, int]:
+    from PIL import Image
+
+    with Image.open(path) as img:
+        img.load()  # decodes the whole file: a truncated PNG raises here
+        return img.size
+
+
+def _text_in_band(frame: np.ndarray, top: int, height: int = STRIP_LINE_PX) -> int:
+    """Bright pixels (text drawn in white) in a band of the strip; video noise stays < 100."""
+    band = frame[top : top + height].astype(np.int32).sum(axis=2)
+    return int((band > 3 * 160).sum())
+
+
+# -- bad options ---------------------------------------------------------------------------------
+BAD = [
+    (['--g', '1.5'], '--g'),
+    (['--rate', '7'], '--rate'),
+    (['--cameras', 'top,belly'], '--cameras'),
+    (['--policy', 'replay'], '--policy replay'),
+    (['--policy', 'replay', 'nope.npz'], 'nope.npz'),
+    (['--policy', 'dance'], '--policy'),
+    (['--duration', '0'], '--duration'),
+    (['--duration', 'nan'], '--duration'),
+    (['--episodes', '0'], '--episodes'),
+    (['--image-size', '12x12'], '--image-size'),
+    (['--image-size', 'big'], '--image-size'),
+    (['--mode', 'fast'], '--mode'),
+    (['--blending', 'smooth'], '--blending'),
+    (['--policy', 'scripted', '--checkpoint', 'x'], '--checkpoint'),
+    (['--device', 'tpu'], '--device'),
+    (['--units', 'furlongs'], '--units'),
+    (['--latency', '-1'], '--latency'),
+    (['--frobnicate'], 'frobnicate'),
+]
+
+
+@pytest.mark.parametrize(('argv', 'named'), BAD)
+def test_bad_option_exits_2_with_one_line_and_creates_nothing(
+    argv: list[str], named: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    output = tmp_path / 'runs'
+    code = main([*argv, '--output', str(output), '--no-live'])
+    out, err = capsys.readouterr()
+    assert code == 2
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith('smolvla-run: error:') and named in lines[0]
+    assert out == ''
+    assert not output.exists()
+
+
+def test_output_that_is_a_file_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    target = tmp_path / 'runs'
+    target.write_text('keep me')
+    assert main(['--policy', 'scripted', '--output', str(target)]) == 2
+    assert '--output' in capsys.readouterr().err
+    assert target.read_text() == 'keep me'
+
+
+def test_missing_checkpoint_is_an_error_not_a_silent_fallback(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An explicit --checkpoint that cannot be loaded stops before the run folder exists."""
+    output = tmp_path / 'runs'
+    code = main(
+        ['--checkpoint', str(tmp_path / 'no_such_ckpt'), '--output', str(output), '--no-live']
+    )
+    err = capsys.readouterr().err
+    assert code == 2
+    assert 'no_such_ckpt' in err and len(err.strip().splitlines()) == 1
+    assert not output.exists()
+
+
+# -- a full run with the scripted expert ---------------------------------------------------------
+@pytest.fixture(scope='module')
+def scripted_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    output = tmp_path_factory.mktemp('scripted') / 'runs'
+    code = main(
+        [
+            '--policy',
+            'scripted',
+            '--duration',
+            '12',
+            '--cameras',
+            'top,wrist',
+            '--image-size',
+            '64x48',
+            '--output',
+            str(output),
+            '--no-live',
+        ]
+    )
+    assert code == 0
+    return _run_folder(output)
+
+
+def test_scripted_run_succeeds_and_metrics_have_every_field(scripted_run: Path) -> None:
+    metrics = json.loads((scripted_run / 'metrics.json').read_text())
+    assert set(METRICS_FIELDS) <= set(metrics)
+    assert metrics['banner'] == ''
+    assert metrics['interrupted'] is False and metrics['exit_code'] == 0
+    # The expert puts the cube in the bin in about 6 s of its 12.
+    assert metrics['episodes'][0]['success'] is True
+    assert metrics['success_rate'] == 1.0
+    assert metrics['sim_time_s'] == pytest.approx(12.0, abs=1e-6)
+    assert metrics['latency_s']['count'] >= 5
+    assert metrics['arm']['final'] == 'held'
+
+
+def test_scripted_run_video_decodes_with_one_frame_per_render(scripted_run: Path) -> None:
+    frames = _video(scripted_run / 'video.mp4')
+    # 12 s at one render per 0.1 s; two 64x48 cameras side by side above a 64 px strip.
+    assert frames.shape == (120, 48 + 64, 2 * 64, 3)
+    # The cameras show the scene, not black.
+    assert frames[-1, :48].mean() > 20
+    # No banner: the fourth text line (the banner's) is empty.
+    assert _text_in_band(frames[-1], 48 + 2 + 3 * STRIP_LINE_PX) == 0
+    # The first line (the instruction) is drawn.
+    assert _text_in_band(frames[-1], 48 + 2) > 30
+
+
+def test_scripted_run_plots_are_readable_pngs(scripted_run: Path) -> None:
+    for name in ('queue.png', 'latency.png', 'joints.png'):
+        # 8 x 4.5 inches at 100 dpi
+        assert _png_size(scripted_run / name) == (800, 450)
+
+
+def test_scripted_run_bag_reads_back(scripted_run: Path) -> None:
+    bag = read_bag(scripted_run / 'bag')
+    assert (scripted_run / 'bag' / 'metadata.yaml').is_file()
+    assert list((scripted_run / 'bag').glob('*.mcap'))
+    metrics = json.loads((scripted_run / 'metrics.json').read_text())
+    ticks = 12 * 30  # duration x control rate
+    assert len(bag[TOPIC_JOINT_STATES]) == ticks
+    assert len(bag[TOPIC_JOINT_COMMAND]) == ticks
+    for slot in ('top', 'wrist'):
+        images = bag[TOPIC_CAMERA.format(slot=slot)]
+        assert len(images) == 120
+        assert images[0][1].format == 'jpeg'
+        assert bytes(images[0][1].data[:2]) == b'\xff\xd8'  # the JPEG start-of-image marker
+    chunks = bag[TOPIC_ACTION_CHUNK]
+    assert len(chunks) == metrics['episodes'][0]['chunks'] >= 5
+    _, chunk = chunks[1]
+    assert list(chunk.trajectory.joint_names) == JOINTS
+    assert len(chunk.trajectory.points) == 50  # the expert's chunk size
+    assert chunk.dt_s == pytest.approx(1 / 30)
+    last = chunk.trajectory.points[-1].time_from_start
+    assert last.sec + last.nanosec * 1e-9 == pytest.approx(50 / 30, abs=1e-6)
+    assert chunk.header.stamp == chunk.trajectory.header.stamp
+    assert chunk.inference_latency_s >= 0
+    assert chunk.request_id > 0
+    # Joint states are in radians and in the arm's order; the first is the start pose.
+    _, js = bag[TOPIC_JOINT_STATES][0]
+    assert list(js.name) == JOINTS and js.position.shape == (6,)
+    assert np.all(np.abs(js.position) < 2 * np.pi)
+
+
+# -- the fallback: no checkpoint to be had ------------------------------------------------------
+def test_fallback_banner_everywhere_when_no_checkpoint(tmp_path: Path) -> None:
+    """Fault: offline, empty HF cache, no shipped checkpoint -> Expected: a random SmolVLA with
+    the banner on stdout, in metrics.json, in the bag's metadata and in the video strip."""
+    output = tmp_path / 'runs'
+    proc = subprocess.run(
+        [
+            sys.executable,
+            '-m',
+            'smolvla_ros.runner.cli',
+            '--random-size',
+            'tiny',
+            '--duration',
+            '1',
+            '--image-size',
+            '64x48',
+            '--output',
+            str(output),
+        ],
+        env=_env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert 'lerobot/smolvla_base' in proc.stdout and 'HF_HUB_OFFLINE' in proc.stdout
+    assert RANDOM_BANNER in proc.stdout
+    folder = _run_folder(output)
+    metrics = json.loads((folder / 'metrics.json').read_text())
+    assert metrics['banner'] == RANDOM_BANNER
+    assert metrics['policy']['kind'] == 'random-smolvla'
+    assert bag_custom_data(folder / 'bag')['banner'] == RANDOM_BANNER
+    frames = _video(folder / 'video.mp4')
+    # Three 64x48 cameras (the random SmolVLA needs top, wrist, side); 1 s = 10 renders.
+    assert frames.shape == (10, 48 + 64, 3 * 64, 3)
+    assert _text_in_band(frames[0], 48 + 2 + 3 * STRIP_LINE_PX) > 30  # the banner line
+
+
+# -- a real SmolVLA checkpoint built here -------------------------------------------------------
+TARGET_RAD = [0.2, -0.6, 0.4, 0.9, 0.1, 0.4]
+
+
+def test_checkpoint_run_drives_the_arm_to_the_action_mean(tmp_path: Path) -> None:
+    """A checkpoint whose action std is 0 predicts its action mean for every step, whatever the
+    random weights say, so the simulated arm must end at that pose (radians checkpoint)."""
+    ckpt = make_checkpoint(
+        tmp_path / 'ckpt',
+        state_stats={'mean': [0.0] * 6, 'std': [1.0] * 6},
+        action_stats={'mean': TARGET_RAD, 'std': [0.0] * 6},
+        state_names=[f'{j}.pos' for j in JOINTS],
+        action_names=[f'{j}.pos' for j in JOINTS],
+        units='radians',
+        fps=30,
+        chunk_size=10,
+    )
+    output = tmp_path / 'runs'
+    code = main(
+        [
+            '--checkpoint',
+            str(ckpt),
+            '--duration',
+            '4',
+            '--image-size',
+            '64x48',
+            '--output',
+            str(output),
+            '--no-live',
+            '--latency',
+            '0.1',
+        ]
+    )
+    assert code == 0
+    folder = _run_folder(output)
+    metrics = json.loads((folder / 'metrics.json').read_text())
+    assert metrics['banner'] == '' and metrics['policy']['kind'] == 'smolvla'
+    bag = read_bag(folder / 'bag')
+    _, chunk = bag[TOPIC_ACTION_CHUNK][0]
+    np.testing.assert_allclose(chunk.trajectory.points[0].positions, TARGET_RAD, atol=1e-5)
+    _, command = bag[TOPIC_JOINT_COMMAND][-1]
+    np.testing.assert_allclose(command.position, TARGET_RAD, atol=1e-5)
+    # The position servos hold the pose against gravity to within a few hundredths of a rad.
+    _, measured = bag[TOPIC_JOINT_STATES][-1]
+    np.testing.assert_allclose(measured.position, TARGET_RAD, atol=0.1)
+    assert _png_size(folder / 'joints.png') == (800, 450)
+
+
+def test_replay_run_replays_the_recording(tmp_path: Path) -> None:
+    from smolvla_ros.policy.replay import record
+
+    pose = np.asarray(TARGET_RAD)
+    chunks = np.stack([np.tile(pose, (30, 1))] * 4)  # 4 chunks of 30 steps at the same pose
+    path = record(tmp_path / 'rec.npz', chunks, JOINTS, 1 / 30)
+    output = tmp_path / 'runs'
+    code = main(
+        [
+            '--policy',
+            'replay',
+            str(path),
+            '--duration',
+            '3',
+            '--cameras',
+            'top',
+            '--image-size',
+            '64x48',
+            '--output',
+            str(output),
+            '--no-live',
+        ]
+    )
+    assert code == 0
+    bag = read_bag(_run_folder(output) / 'bag')
+    replayed = [m.trajectory.points[0].positions for _, m in bag[TOPIC_ACTION_CHUNK]]
+    assert 1 <= len(replayed) <= 4
+    np.testing.assert_allclose(replayed[0], pose, atol=1e-12)
+
+
+# -- Ctrl-C --------------------------------------------------------------------------------------
+def test_ctrl_c_holds_the_arm_and_leaves_complete_artifacts(tmp_path: Path) -> None:
+    """Fault: SIGINT mid-run -> Expected: exit 130, the simulated arm held, the MP4 plays, the
+    bag reads back, the plots and metrics.json are written."""
+    output = tmp_path / 'runs'
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            '-m',
+            'smolvla_ros.runner.cli',
+            '--policy',
+            'scripted',
+            '--duration',
+            '600',
+            '--image-size',
+            '64x48',
+            '--output',
+            str(output),
+        ],
+        env=_env(tmp_path),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        # Wait until the run is under way: the bag's storage file exists and grows.
+        while time.monotonic() < deadline:
+            mcaps = list(output.glob('*/bag/*.mcap')) if output.exists() else []
+            if mcaps and mcaps[0].stat().st_size > 50_000:
+                break
+            assert proc.poll() is None, proc.communicate()
+            time.sleep(0.2)
+        else:
+            pytest.fail('the run did not start within 120 s')
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 130, err
+    assert 'Interrupted' in out
+    folder = _run_folder(output)
+    metrics = json.loads((folder / 'metrics.json').read_text())
+    assert metrics['interrupted'] is True and metrics['exit_code'] == 130
+    assert 0 < metrics['sim_time_s'] < 600
+    assert metrics['arm']['final'] == 'held'
+    # Held for 0.5 s on the pose it had when stopped: a position servo stopping from the
+    # expert's speeds settles within a few hundredths of a radian.
+    assert metrics['arm']['hold_drift_rad'] < 0.1
+    frames = _video(folder / 'video.mp4')
+    assert frames.shape[0] == metrics['artifacts']['video_frames'] > 0
+    bag = read_bag(folder / 'bag')
+    ticks = len(bag[TOPIC_JOINT_STATES])
+    assert ticks == round(metrics['sim_time_s'] * 30)
+    for name in ('queue.png', 'latency.png', 'joints.png'):
+        assert _png_size(folder / name) == (800, 450)
