@@ -403,7 +403,12 @@ def execute(opts: RunOptions, console: Any) -> tuple[int, Path]:
     with SimArm(config=sim_config) as arm:
         arm.sim.reset(opts.seed)
         joint_names = tuple(arm.joint_names)
+        t_load = time.perf_counter()
         choice = load_policy(opts, arm.sim, joint_names, say)
+        say(
+            f'Policy: {choice.kind} ({choice.source}), ready in '
+            f'{time.perf_counter() - t_load:.1f} s'
+        )
         slots = opts.cameras or tuple(choice.policy.required_slots) or ('top',)
         missing = [s for s in choice.policy.required_slots if s not in slots]
         if missing:
