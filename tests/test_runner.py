@@ -9,15 +9,20 @@ rate, video frames = duration x 10 renders per second).
 from __future__ import annotations
 
 import json
-import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
+from runner_helpers import (
+    STRIP_LINE_PX,
+    env_without_checkpoints,
+    png_size,
+    run_folder,
+    text_in_band,
+    video_frames,
+)
 from smolvla_checkpoints import make_checkpoint
 
 from smolvla_ros.runner.artifacts.bag import (
@@ -35,118 +40,7 @@ from so_arm_driver.robots import SO101
 
 pytestmark = pytest.mark.filterwarnings('ignore::DeprecationWarning')
 
-ROOT = Path(__file__).resolve().parents[1]
 JOINTS = list(SO101.joint_names)
-# The text strip under the cameras: 64 px, lines 12 px apart from 2 px below the images.
-STRIP_LINE_PX = 12
-
-
-def _env(tmp_path: Path) -> dict[str, str]:
-    env = dict(os.environ)
-    env.update(
-        PYTHONPATH=str(ROOT) + os.pathsep + str(ROOT / 'tests'),
-        MUJOCO_GL=env.get('MUJOCO_GL', 'osmesa'),
-        HF_HUB_OFFLINE='1',
-        # An empty Hugging Face cache: lerobot/smolvla_base cannot be had.
-        HF_HOME=str(tmp_path / 'hf_home'),
-    )
-    return env
-
-
-def _run_folder(output: Path) -> Path:
-    folders = [p for p in output.iterdir() if p.is_dir()]
-    assert len(folders) == 1, folders
-    return folders[0]
-
-
-def _video(path: Path) -> np.ndarray:
-    import imageio.v3 as iio
-
-    return np.asarray(iio.imread(path, plugin='pyav' if _has_pyav() else None))
-
-
-def _has_pyav() -> bool:
-    try:
-        import av  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
-def _png_size(path: Path) -> tuple[int, int]:
-    from PIL import Image
-
-    with Image.open(path) as img:
-        img.load()  # decodes the whole file: a truncated PNG raises here
-        return img.size
-
-
-def _text_in_band(frame: np.ndarray, top: int, height: int = STRIP_LINE_PX) -> int:
-    """Bright pixels (text drawn in white) in a band of the strip; video noise stays < 100."""
-    band = frame[top : top + height].astype(np.int32).sum(axis=2)
-    return int((band > 3 * 160).sum())
-
-
-# -- bad options ---------------------------------------------------------------------------------
-BAD = [
-    (['--g', '1.5'], '--g'),
-    (['--rate', '7'], '--rate'),
-    (['--cameras', 'top,belly'], '--cameras'),
-    (['--policy', 'replay'], '--policy replay'),
-    (['--policy', 'replay', 'nope.npz'], 'nope.npz'),
-    (['--policy', 'dance'], '--policy'),
-    (['--duration', '0'], '--duration'),
-    (['--duration', 'nan'], '--duration'),
-    (['--episodes', '0'], '--episodes'),
-    (['--image-size', '12x12'], '--image-size'),
-    (['--image-size', 'big'], '--image-size'),
-    (['--mode', 'fast'], '--mode'),
-    (['--blending', 'smooth'], '--blending'),
-    (['--policy', 'scripted', '--checkpoint', 'x'], '--checkpoint'),
-    (['--device', 'tpu'], '--device'),
-    (['--units', 'furlongs'], '--units'),
-    (['--latency', '-1'], '--latency'),
-    (['--frobnicate'], 'frobnicate'),
-]
-
-
-@pytest.mark.parametrize(('argv', 'named'), BAD)
-def test_bad_option_exits_2_with_one_line_and_creates_nothing(
-    argv: list[str], named: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    output = tmp_path / 'runs'
-    code = main([*argv, '--output', str(output), '--no-live'])
-    out, err = capsys.readouterr()
-    assert code == 2
-    lines = err.strip().splitlines()
-    assert len(lines) == 1, err
-    assert lines[0].startswith('smolvla-run: error:') and named in lines[0]
-    assert out == ''
-    assert not output.exists()
-
-
-def test_output_that_is_a_file_is_refused(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    target = tmp_path / 'runs'
-    target.write_text('keep me')
-    assert main(['--policy', 'scripted', '--output', str(target)]) == 2
-    assert '--output' in capsys.readouterr().err
-    assert target.read_text() == 'keep me'
-
-
-def test_missing_checkpoint_is_an_error_not_a_silent_fallback(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    """An explicit --checkpoint that cannot be loaded stops before the run folder exists."""
-    output = tmp_path / 'runs'
-    code = main(
-        ['--checkpoint', str(tmp_path / 'no_such_ckpt'), '--output', str(output), '--no-live']
-    )
-    err = capsys.readouterr().err
-    assert code == 2
-    assert 'no_such_ckpt' in err and len(err.strip().splitlines()) == 1
-    assert not output.exists()
 
 
 # -- a full run with the scripted expert ---------------------------------------------------------
@@ -169,7 +63,7 @@ def scripted_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
         ]
     )
     assert code == 0
-    return _run_folder(output)
+    return run_folder(output)
 
 
 def test_scripted_run_succeeds_and_metrics_have_every_field(scripted_run: Path) -> None:
@@ -186,21 +80,21 @@ def test_scripted_run_succeeds_and_metrics_have_every_field(scripted_run: Path) 
 
 
 def test_scripted_run_video_decodes_with_one_frame_per_render(scripted_run: Path) -> None:
-    frames = _video(scripted_run / 'video.mp4')
+    frames = video_frames(scripted_run / 'video.mp4')
     # 12 s at one render per 0.1 s; two 64x48 cameras side by side above a 64 px strip.
     assert frames.shape == (120, 48 + 64, 2 * 64, 3)
     # The cameras show the scene, not black.
     assert frames[-1, :48].mean() > 20
     # No banner: the fourth text line (the banner's) is empty.
-    assert _text_in_band(frames[-1], 48 + 2 + 3 * STRIP_LINE_PX) == 0
+    assert text_in_band(frames[-1], 48 + 2 + 3 * STRIP_LINE_PX) == 0
     # The first line (the instruction) is drawn.
-    assert _text_in_band(frames[-1], 48 + 2) > 30
+    assert text_in_band(frames[-1], 48 + 2) > 30
 
 
 def test_scripted_run_plots_are_readable_pngs(scripted_run: Path) -> None:
     for name in ('queue.png', 'latency.png', 'joints.png'):
         # 8 x 4.5 inches at 100 dpi
-        assert _png_size(scripted_run / name) == (800, 450)
+        assert png_size(scripted_run / name) == (800, 450)
 
 
 def test_scripted_run_bag_reads_back(scripted_run: Path) -> None:
@@ -235,8 +129,9 @@ def test_scripted_run_bag_reads_back(scripted_run: Path) -> None:
 
 # -- the fallback: no checkpoint to be had ------------------------------------------------------
 def test_fallback_banner_everywhere_when_no_checkpoint(tmp_path: Path) -> None:
-    """Fault: offline, empty HF cache, no shipped checkpoint -> Expected: a random SmolVLA with
-    the banner on stdout, in metrics.json, in the bag's metadata and in the video strip."""
+    """Fault: offline, empty HF cache, no shipped checkpoint -> Expected: random SmolVLA + banner.
+
+    The banner is on stdout, in metrics.json, in the bag's metadata and in the video strip."""
     output = tmp_path / 'runs'
     proc = subprocess.run(
         [
@@ -252,7 +147,7 @@ def test_fallback_banner_everywhere_when_no_checkpoint(tmp_path: Path) -> None:
             '--output',
             str(output),
         ],
-        env=_env(tmp_path),
+        env=env_without_checkpoints(tmp_path),
         capture_output=True,
         text=True,
         timeout=300,
@@ -261,15 +156,15 @@ def test_fallback_banner_everywhere_when_no_checkpoint(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     assert 'lerobot/smolvla_base' in proc.stdout and 'HF_HUB_OFFLINE' in proc.stdout
     assert RANDOM_BANNER in proc.stdout
-    folder = _run_folder(output)
+    folder = run_folder(output)
     metrics = json.loads((folder / 'metrics.json').read_text())
     assert metrics['banner'] == RANDOM_BANNER
     assert metrics['policy']['kind'] == 'random-smolvla'
     assert bag_custom_data(folder / 'bag')['banner'] == RANDOM_BANNER
-    frames = _video(folder / 'video.mp4')
+    frames = video_frames(folder / 'video.mp4')
     # Three 64x48 cameras (the random SmolVLA needs top, wrist, side); 1 s = 10 renders.
     assert frames.shape == (10, 48 + 64, 3 * 64, 3)
-    assert _text_in_band(frames[0], 48 + 2 + 3 * STRIP_LINE_PX) > 30  # the banner line
+    assert text_in_band(frames[0], 48 + 2 + 3 * STRIP_LINE_PX) > 30  # the banner line
 
 
 # -- a real SmolVLA checkpoint built here -------------------------------------------------------
@@ -306,7 +201,7 @@ def test_checkpoint_run_drives_the_arm_to_the_action_mean(tmp_path: Path) -> Non
         ]
     )
     assert code == 0
-    folder = _run_folder(output)
+    folder = run_folder(output)
     metrics = json.loads((folder / 'metrics.json').read_text())
     assert metrics['banner'] == '' and metrics['policy']['kind'] == 'smolvla'
     bag = read_bag(folder / 'bag')
@@ -317,7 +212,7 @@ def test_checkpoint_run_drives_the_arm_to_the_action_mean(tmp_path: Path) -> Non
     # The position servos hold the pose against gravity to within a few hundredths of a rad.
     _, measured = bag[TOPIC_JOINT_STATES][-1]
     np.testing.assert_allclose(measured.position, TARGET_RAD, atol=0.1)
-    assert _png_size(folder / 'joints.png') == (800, 450)
+    assert png_size(folder / 'joints.png') == (800, 450)
 
 
 def test_replay_run_replays_the_recording(tmp_path: Path) -> None:
@@ -344,67 +239,7 @@ def test_replay_run_replays_the_recording(tmp_path: Path) -> None:
         ]
     )
     assert code == 0
-    bag = read_bag(_run_folder(output) / 'bag')
+    bag = read_bag(run_folder(output) / 'bag')
     replayed = [m.trajectory.points[0].positions for _, m in bag[TOPIC_ACTION_CHUNK]]
     assert 1 <= len(replayed) <= 4
     np.testing.assert_allclose(replayed[0], pose, atol=1e-12)
-
-
-# -- Ctrl-C --------------------------------------------------------------------------------------
-def test_ctrl_c_holds_the_arm_and_leaves_complete_artifacts(tmp_path: Path) -> None:
-    """Fault: SIGINT mid-run -> Expected: exit 130, the simulated arm held, the MP4 plays, the
-    bag reads back, the plots and metrics.json are written."""
-    output = tmp_path / 'runs'
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            '-m',
-            'smolvla_ros.runner.cli',
-            '--policy',
-            'scripted',
-            '--duration',
-            '600',
-            '--image-size',
-            '64x48',
-            '--output',
-            str(output),
-        ],
-        env=_env(tmp_path),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        deadline = time.monotonic() + 120
-        # Wait until the run is under way: the bag's storage file exists and grows.
-        while time.monotonic() < deadline:
-            mcaps = list(output.glob('*/bag/*.mcap')) if output.exists() else []
-            if mcaps and mcaps[0].stat().st_size > 50_000:
-                break
-            assert proc.poll() is None, proc.communicate()
-            time.sleep(0.2)
-        else:
-            pytest.fail('the run did not start within 120 s')
-        proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=120)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    assert proc.returncode == 130, err
-    assert 'Interrupted' in out
-    folder = _run_folder(output)
-    metrics = json.loads((folder / 'metrics.json').read_text())
-    assert metrics['interrupted'] is True and metrics['exit_code'] == 130
-    assert 0 < metrics['sim_time_s'] < 600
-    assert metrics['arm']['final'] == 'held'
-    # Held for 0.5 s on the pose it had when stopped: a position servo stopping from the
-    # expert's speeds settles within a few hundredths of a radian.
-    assert metrics['arm']['hold_drift_rad'] < 0.1
-    frames = _video(folder / 'video.mp4')
-    assert frames.shape[0] == metrics['artifacts']['video_frames'] > 0
-    bag = read_bag(folder / 'bag')
-    ticks = len(bag[TOPIC_JOINT_STATES])
-    assert ticks == round(metrics['sim_time_s'] * 30)
-    for name in ('queue.png', 'latency.png', 'joints.png'):
-        assert _png_size(folder / name) == (800, 450)

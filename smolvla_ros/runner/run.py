@@ -49,9 +49,16 @@ RANDOM_BANNER = (
     'RANDOM WEIGHTS: no SmolVLA checkpoint could be loaded, so this run uses a randomly '
     'initialised SmolVLA; its actions are meaningless'
 )
+# The banner where space is short (plot titles, the video strip).
+RANDOM_BANNER_SHORT = 'RANDOM WEIGHTS: actions are meaningless'
 # Seconds the simulated arm holds after the run (or Ctrl-C) before the files are finished: long
 # enough for the position servos to settle on the hold pose.
 HOLD_S = 0.5
+# On the simulator the policy runs inside the tick (SimPipeline), so a request is answered or
+# refused at once and can never be lost; the executor's default 5 s timeout would only re-request
+# a chunk still waiting out its measured latency (tens of seconds for a full SmolVLA on a CPU) and
+# pay for a second inference. Simulated seconds.
+SIM_REQUEST_TIMEOUT_S = 300.0
 # Exit status of a run stopped by Ctrl-C (the shell's 128 + SIGINT): the artifacts are complete,
 # but the run did not reach its planned end.
 EXIT_INTERRUPTED = 130
@@ -119,6 +126,7 @@ class RunOptions:
         """The executor's settings for these options."""
         return RuntimeConfig(
             tick_rate_hz=self.rate_hz,
+            request_timeout_s=SIM_REQUEST_TIMEOUT_S,
             mode=self.mode,
             g=self.g,
             blending=self.blending,
@@ -353,7 +361,7 @@ class _Recorder:
             + ('  cube lifted' if stats.lifted else ''),
         ]
         if self.banner:
-            lines += ['RANDOM WEIGHTS: actions are meaningless']
+            lines += [RANDOM_BANNER_SHORT]
         images = [None if frames[s] is None else frames[s].rgb for s in self.slots]
         self.video.append(compose(images, self.image_hw, lines))
 
@@ -522,15 +530,16 @@ def execute(opts: RunOptions, console: Any) -> tuple[int, Path]:
             [np.asarray(r.measured).reshape(-1, j) for r in recorders] or [np.zeros((0, j))]
         )
         queue = np.concatenate([np.asarray(r.queue) for r in recorders] or [np.zeros(0)])
-        plot_queue(folder / 'queue.png', times, queue, choice.banner)
-        plot_latency(folder / 'latency.png', latencies, choice.banner)
+        short = RANDOM_BANNER_SHORT if choice.banner else ''
+        plot_queue(folder / 'queue.png', times, queue, short)
+        plot_latency(folder / 'latency.png', latencies, short)
         plot_joints(
             folder / 'joints.png',
             times,
             commanded_rad=cmd,
             measured_rad=meas,
             joint_names=joint_names,
-            banner=choice.banner,
+            banner=short,
         )
         code = EXIT_INTERRUPTED if interrupted else 0
         successes = sum(e['success'] for e in episodes)

@@ -92,6 +92,8 @@ def plot_joints(
             ax.plot(times_s, commanded_rad[:, j], lw=1, label='commanded')
             ax.plot(times_s, measured_rad[:, j], lw=1, ls='--', label='measured')
         ax.set_title(joint_names[j], fontsize=8)
+        if j >= n - 2:
+            ax.set_xlabel('time [s]', fontsize=7)
         ax.tick_params(labelsize=7)
         if j == 0:
             ax.legend(fontsize=7)
