@@ -109,6 +109,25 @@ def build_parser() -> argparse.ArgumentParser:
         help='a fixed chunk latency in s instead of the measured one (reproducible runs)',
     )
     p.add_argument('--no-live', action='store_true', help='no live terminal display')
+    real = p.add_argument_group('real arm (instead of the simulator)')
+    real.add_argument('--arm', default='sim', help="'sim' (default) or 'feetech' (an SO arm)")
+    real.add_argument('--port', help="the arm's serial port, e.g. /dev/ttyACM0")
+    real.add_argument('--robot', default='so101', help="'so101' (default) or 'so100'")
+    real.add_argument(
+        '--calibration', help="the arm's LeRobot calibration JSON (default: LeRobot's location)"
+    )
+    real.add_argument(
+        '--camera',
+        action='append',
+        default=[],
+        metavar='SLOT=DEVICE',
+        help='a camera for a slot: a device index (0), a /dev path or a video file; repeatable',
+    )
+    real.add_argument(
+        '--keep-torque',
+        action='store_true',
+        help='keep the arm powered after the final hold (default: release its torque)',
+    )
     return p
 
 
@@ -193,6 +212,38 @@ def parse_options(argv: Sequence[str] | None = None) -> RunOptions:
 
         if not torch.cuda.is_available():
             raise UsageError(f'--device {device}: no CUDA device here; use --device cpu')
+    _choice('--arm', a.arm, ('sim', 'feetech'))
+    _choice('--robot', a.robot, ('so101', 'so100'))
+    camera_sources: list[tuple[str, str]] = []
+    for spec in a.camera:
+        slot, sep, device = spec.partition('=')
+        if not sep or slot not in SLOTS or not device:
+            raise UsageError(
+                f'--camera {spec!r}: give SLOT=DEVICE with a slot from {",".join(SLOTS)} and a '
+                'device index, /dev path or video file'
+            )
+        if slot in dict(camera_sources):
+            raise UsageError(f'--camera: slot {slot!r} given twice')
+        camera_sources.append((slot, device))
+    if a.arm == 'sim':
+        for name, value in (
+            ('--port', a.port),
+            ('--calibration', a.calibration),
+            ('--camera', a.camera or None),
+        ):
+            if value is not None:
+                raise UsageError(f'{name} applies to --arm feetech; the simulator has its own')
+    else:
+        if not a.port:
+            raise UsageError('--arm feetech needs --port, e.g. --port /dev/ttyACM0')
+        if kind == 'scripted':
+            raise UsageError('--policy scripted plans from the simulator; use it with --arm sim')
+        if a.episodes != 1:
+            raise UsageError('--episodes: a real scene is not reset by the runner; run one')
+        if a.cameras is not None:
+            raise UsageError('--cameras names simulator renders; use --camera SLOT=DEVICE')
+        if a.calibration is not None and not Path(a.calibration).is_file():
+            raise UsageError(f'--calibration {a.calibration} is not a file')
     output = Path(a.output)
     if output.exists() and not output.is_dir():
         raise UsageError(f'--output {output} exists and is not a folder')
@@ -219,6 +270,12 @@ def parse_options(argv: Sequence[str] | None = None) -> RunOptions:
         image_size=size,
         latency_s=a.latency,
         live=not a.no_live,
+        arm=a.arm,
+        port=a.port,
+        robot=a.robot,
+        calibration=None if a.calibration is None else Path(a.calibration),
+        camera_sources=tuple(camera_sources),
+        release_torque=not a.keep_torque,
     )
 
 

@@ -22,8 +22,9 @@ from __future__ import annotations
 
 import math
 import signal
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
@@ -51,6 +52,8 @@ RANDOM_BANNER = (
 )
 # The banner where space is short (plot titles, the video strip).
 RANDOM_BANNER_SHORT = 'RANDOM WEIGHTS: actions are meaningless'
+# Frames per second of the video: one per simulator camera render (PipelineConfig's 0.1 s).
+VIDEO_FPS = 10.0
 # Seconds the simulated arm holds after the run (or Ctrl-C) before the files are finished: long
 # enough for the position servos to settle on the hold pose.
 HOLD_S = 0.5
@@ -97,6 +100,11 @@ class RunOptions:
         image_size: camera render size (width, height) [px].
         latency_s: a fixed latency per chunk [s] instead of the measured one.
         live: draw the live display on a terminal.
+        arm: 'sim' (the MuJoCo SO-101) or 'feetech' (a real SO arm, see ``real.py``).
+        port / robot / calibration: the real arm's serial port, 'so101' or 'so100', and its
+            LeRobot calibration file (None: LeRobot's default location).
+        camera_sources: (slot, device index or path) per real camera.
+        release_torque: release the real arm's torque after the final hold.
     """
 
     policy: str = 'smolvla'
@@ -121,6 +129,12 @@ class RunOptions:
     image_size: tuple[int, int] = (256, 256)
     latency_s: float | None = None
     live: bool = True
+    arm: str = 'sim'
+    port: str | None = None
+    robot: str = 'so101'
+    calibration: Path | None = None
+    camera_sources: tuple[tuple[str, str], ...] = ()
+    release_torque: bool = True
 
     def runtime_config(self) -> RuntimeConfig:
         """The executor's settings for these options."""
@@ -154,7 +168,12 @@ class PolicyChoice:
     notes: list[str] = field(default_factory=list)
 
 
-def _load_checkpoint(path: str, opts: RunOptions, joint_names: tuple[str, ...]) -> Policy:
+def _load_checkpoint(
+    path: str,
+    opts: RunOptions,
+    joint_names: tuple[str, ...],
+    calibration: Mapping[str, Any] | None = None,
+) -> Policy:
     from smolvla_ros.action_space import virtual_calibration
     from smolvla_ros.policy.smolvla import SmolVLAChunkPolicy
 
@@ -162,7 +181,7 @@ def _load_checkpoint(path: str, opts: RunOptions, joint_names: tuple[str, ...]) 
         path,
         joint_names,
         units=opts.units,
-        calibration=virtual_calibration(),
+        calibration=virtual_calibration() if calibration is None else calibration,
         precision=opts.precision,
         device=opts.device,
         seed=opts.seed,
@@ -171,7 +190,11 @@ def _load_checkpoint(path: str, opts: RunOptions, joint_names: tuple[str, ...]) 
 
 
 def load_policy(
-    opts: RunOptions, sim: Any, joint_names: tuple[str, ...], say: Callable[[str], None]
+    opts: RunOptions,
+    sim: Any,
+    joint_names: tuple[str, ...],
+    say: Callable[[str], None],
+    calibration: Mapping[str, Any] | None = None,
 ) -> PolicyChoice:
     """Build the policy ``opts`` asks for, bound to the simulated arm's joints.
 
@@ -180,6 +203,8 @@ def load_policy(
     say why, then try the checkpoint shipped with the project, and last a random-initialised
     SmolVLA of ``opts.random_size`` with :data:`RANDOM_BANNER`. An explicit ``--checkpoint``
     never falls back: asking for one model and silently getting another would mislead.
+    ``calibration``: the real arm's (LeRobot units of a checkpoint); None: the simulator's
+    virtual calibration. ``sim``: the simulator (the scripted expert needs it), or None.
 
     Raises:
         RunnerError: an explicit checkpoint or replay file cannot be loaded or does not fit.
@@ -206,20 +231,20 @@ def load_policy(
     errors = (HubResolutionError, SmolVLAError, ValueError, OSError)
     if opts.checkpoint is not None:
         try:
-            policy = _load_checkpoint(opts.checkpoint, opts, joint_names)
+            policy = _load_checkpoint(opts.checkpoint, opts, joint_names, calibration)
         except errors as e:
             raise RunnerError(f'--checkpoint {opts.checkpoint}: {e}') from e
         return PolicyChoice(policy, 'smolvla', opts.checkpoint)
     notes: list[str] = []
     try:
-        policy = _load_checkpoint(DEFAULT_CHECKPOINT, opts, joint_names)
+        policy = _load_checkpoint(DEFAULT_CHECKPOINT, opts, joint_names, calibration)
         return PolicyChoice(policy, 'smolvla', DEFAULT_CHECKPOINT)
     except errors as e:
         notes.append(f'{DEFAULT_CHECKPOINT} is not available: {e}')
         say(f'No SmolVLA checkpoint: {notes[-1]}')
     if SHIPPED_CHECKPOINT.is_dir():
         try:
-            policy = _load_checkpoint(str(SHIPPED_CHECKPOINT), opts, joint_names)
+            policy = _load_checkpoint(str(SHIPPED_CHECKPOINT), opts, joint_names, calibration)
             say(f'Falling back to the checkpoint shipped with the project: {SHIPPED_CHECKPOINT}')
             return PolicyChoice(policy, 'smolvla', str(SHIPPED_CHECKPOINT), notes=notes)
         except errors as e:
@@ -258,11 +283,12 @@ def _run_folder(output: Path, policy: str) -> Path:
 
 
 class _Interrupt:
-    """SIGINT -> a flag the tick loop checks; a second Ctrl-C raises KeyboardInterrupt (the
-    writers are still closed by the ``finally`` blocks)."""
+    """SIGINT -> a flag the tick loop checks (and ``event`` set, for a real-time loop); a second
+    Ctrl-C raises KeyboardInterrupt (the writers are still closed by the ``finally`` blocks)."""
 
-    def __init__(self) -> None:
+    def __init__(self, event: threading.Event | None = None) -> None:
         self.requested = False
+        self.event = event
         self._previous: Any = None
 
     def __enter__(self) -> _Interrupt:
@@ -273,18 +299,26 @@ class _Interrupt:
         if self.requested:
             raise KeyboardInterrupt
         self.requested = True
+        if self.event is not None:
+            self.event.set()
 
     def __exit__(self, *exc: object) -> None:
         signal.signal(signal.SIGINT, self._previous)
 
 
 class _Recorder:
-    """Watches the pipeline tick by tick and feeds the video, the bag and the display."""
+    """Watches a rig tick by tick and feeds the video, the bag and the display.
+
+    ``rig`` has ``arm``, ``frames`` (LatestFrames), ``chunks`` (the chunks handed to the
+    executor so far) and ``executor``: a SimPipeline, or the real-arm rig of ``real.py``.
+    ``t0_s`` is the rig clock's time at the start; run time = time_offset_s + clock - t0_s.
+    """
 
     def __init__(
         self,
-        pipeline: SimPipeline,
+        pipeline: Any,
         *,
+        t0_s: float,
         slots: tuple[str, ...],
         video: VideoWriter,
         bag: BagWriter,
@@ -303,7 +337,8 @@ class _Recorder:
         self.instruction = instruction
         self.banner = banner
         self.offset = time_offset_s
-        self.t0 = pipeline.sim.time_s
+        self.t0 = t0_s
+        self.last_video_t = -math.inf
         self.n_chunks = 0
         self.last_frame_t: dict[str, float] = {}
         self.times: list[float] = []
@@ -314,9 +349,13 @@ class _Recorder:
     def run_time(self, sim_t: float) -> float:
         return self.offset + (sim_t - self.t0)
 
-    def on_tick(self, out: Any) -> None:
+    def on_tick(self, out: Any, measured_rad: np.ndarray | None = None) -> None:
+        """Record one tick: the executor's output and the measured joints (read from the arm
+        when not given; the simulator's physics has not stepped yet, so it is the same)."""
         t = self.run_time(out.time_s)
-        measured = np.asarray(self.pipeline.arm.read_positions(), dtype=np.float64)
+        if measured_rad is None:
+            measured_rad = self.pipeline.arm.read_positions()
+        measured = np.asarray(measured_rad, dtype=np.float64)
         self.times.append(t)
         self.queue.append(int(out.queue_length))
         self.commands.append(np.asarray(out.command_rad, dtype=np.float64))
@@ -350,8 +389,10 @@ class _Recorder:
             new = True
             self.last_frame_t[slot] = frame.capture_time_s
             self.bag.image(slot, self.run_time(frame.capture_time_s), frame.rgb)
-        if not new:
+        # At most VIDEO_FPS frames a second (the simulator renders exactly that often).
+        if not new or t - self.last_video_t < 1.0 / VIDEO_FPS - 1e-6:
             return
+        self.last_video_t = t
         lat = stats.last_latency_s
         lines = [
             f'"{self.instruction}"',
@@ -398,6 +439,10 @@ def execute(opts: RunOptions, console: Any) -> tuple[int, Path]:
     Raises:
         RunnerError: the policy cannot be loaded or does not fit (nothing was created or moved).
     """
+    if opts.arm != 'sim':
+        from smolvla_ros.runner.real import execute_real
+
+        return execute_real(opts, console)
     from so_arm_driver.sim import SimArm, SimConfig
 
     def say(msg: str) -> None:
@@ -438,7 +483,7 @@ def execute(opts: RunOptions, console: Any) -> tuple[int, Path]:
         }
         pconfig = PipelineConfig(camera_slots=slots, latency_s=opts.latency_s)
         # One video frame per camera render.
-        video = VideoWriter(folder / 'video.mp4', fps=1.0 / pconfig.camera_period_s)
+        video = VideoWriter(folder / 'video.mp4', fps=VIDEO_FPS)
         bag = None
         display = Display(
             console,
@@ -476,6 +521,7 @@ def execute(opts: RunOptions, console: Any) -> tuple[int, Path]:
                     )
                     rec = _Recorder(
                         pipeline,
+                        t0_s=arm.sim.time_s,
                         slots=slots,
                         video=video,
                         bag=bag,
@@ -521,78 +567,120 @@ def execute(opts: RunOptions, console: Any) -> tuple[int, Path]:
             video.close()
             if bag is not None:
                 bag.close()
-        times = np.concatenate([np.asarray(r.times) for r in recorders] or [np.zeros(0)])
-        j = len(joint_names)
-        cmd = np.concatenate(
-            [np.asarray(r.commands).reshape(-1, j) for r in recorders] or [np.zeros((0, j))]
-        )
-        meas = np.concatenate(
-            [np.asarray(r.measured).reshape(-1, j) for r in recorders] or [np.zeros((0, j))]
-        )
-        queue = np.concatenate([np.asarray(r.queue) for r in recorders] or [np.zeros(0)])
-        short = RANDOM_BANNER_SHORT if choice.banner else ''
-        plot_queue(folder / 'queue.png', times, queue, short)
-        plot_latency(folder / 'latency.png', latencies, short)
-        plot_joints(
-            folder / 'joints.png',
-            times,
-            commanded_rad=cmd,
-            measured_rad=meas,
+        code = finish_run(
+            folder=folder,
+            opts=opts,
+            choice=choice,
+            recorders=recorders,
+            latencies=latencies,
+            episodes=episodes,
+            worker_status=worker_status,
+            executor_summary=executor_summary,
+            arm_report={'backend': 'sim', **arm_report},
+            video=video,
+            bag=bag,
+            interrupted=interrupted,
+            wall0=wall0,
             joint_names=joint_names,
-            banner=short,
+            say=say,
         )
-        code = EXIT_INTERRUPTED if interrupted else 0
-        successes = sum(e['success'] for e in episodes)
-        metrics = {
-            'format': METRICS_FORMAT,
-            'banner': choice.banner,
-            'interrupted': interrupted,
-            'exit_code': code,
-            'options': {
-                k: (list(v) if isinstance(v, tuple) else v) for k, v in vars(opts).items()
-            },
-            'policy': {
-                'kind': choice.kind,
-                'source': choice.source,
-                'fallback_notes': choice.notes,
-                'required_slots': list(choice.policy.required_slots),
-                'dt_s': float(choice.policy.dt_s),
-            },
-            'episodes': episodes,
-            'success_rate': successes / len(episodes) if episodes else 0.0,
-            'sim_time_s': float(sum(e['sim_time_s'] for e in episodes)),
-            'wall_time_s': time.perf_counter() - wall0,
-            'latency_s': stats_s(latencies),
-            'queue': {
-                'mean': float(queue.mean()) if queue.size else None,
-                'min': int(queue.min()) if queue.size else None,
-                'max': int(queue.max()) if queue.size else None,
-            },
-            'executor': executor_summary,
-            'worker': {} if worker_status is None else vars(worker_status),
-            'arm': {'backend': 'sim', 'joint_names': list(joint_names), **arm_report},
-            'artifacts': {
-                'video': 'video.mp4',
-                'video_frames': video.frames,
-                'plots': ['queue.png', 'latency.png', 'joints.png'],
-                'bag': 'bag',
-                'bag_storage': 'mcap',
-                'bag_messages': {} if bag is None else dict(bag.counts),
-            },
-        }
-        write_metrics(folder / 'metrics.json', metrics)
-        say(
-            f'{"Interrupted" if interrupted else "Done"}: {len(episodes)} episode(s), '
-            f'{successes} success(es), {len(latencies)} chunk(s), median latency '
-            f'{metrics["latency_s"]["median"]} s'
-        )
-        if choice.banner:
-            say(choice.banner)
-        say(f'Video:   {folder / "video.mp4"}')
-        say(f'Plots:   {folder / "queue.png"}, {folder / "latency.png"}, {folder / "joints.png"}')
-        say(f'Metrics: {folder / "metrics.json"}')
-        say(f'Bag:     {folder / "bag"} (rosbag2, MCAP; open in Foxglove or `ros2 bag play`)')
         return code, folder
+
+
+def finish_run(
+    *,
+    folder: Path,
+    opts: RunOptions,
+    choice: PolicyChoice,
+    recorders: list[_Recorder],
+    latencies: list[float],
+    episodes: list[dict[str, Any]],
+    worker_status: Any,
+    executor_summary: dict[str, Any],
+    arm_report: dict[str, Any],
+    video: VideoWriter,
+    bag: BagWriter | None,
+    interrupted: bool,
+    wall0: float,
+    joint_names: tuple[str, ...],
+    say: Callable[[str], None],
+    extra: dict[str, Any] | None = None,
+) -> int:
+    """Write the plots and metrics.json of a run whose video and bag are closed; print where
+    everything is; return the exit code (0, or EXIT_INTERRUPTED)."""
+    times = np.concatenate([np.asarray(r.times) for r in recorders] or [np.zeros(0)])
+    j = len(joint_names)
+    cmd = np.concatenate(
+        [np.asarray(r.commands).reshape(-1, j) for r in recorders] or [np.zeros((0, j))]
+    )
+    meas = np.concatenate(
+        [np.asarray(r.measured).reshape(-1, j) for r in recorders] or [np.zeros((0, j))]
+    )
+    queue = np.concatenate([np.asarray(r.queue) for r in recorders] or [np.zeros(0)])
+    short = RANDOM_BANNER_SHORT if choice.banner else ''
+    plot_queue(folder / 'queue.png', times, queue, short)
+    plot_latency(folder / 'latency.png', latencies, short)
+    plot_joints(
+        folder / 'joints.png',
+        times,
+        commanded_rad=cmd,
+        measured_rad=meas,
+        joint_names=joint_names,
+        banner=short,
+    )
+    code = EXIT_INTERRUPTED if interrupted else 0
+    successes = sum(bool(e['success']) for e in episodes)
+    measured = [e for e in episodes if e['success'] is not None]
+    metrics = {
+        'format': METRICS_FORMAT,
+        'banner': choice.banner,
+        'interrupted': interrupted,
+        'exit_code': code,
+        'options': {k: (list(v) if isinstance(v, tuple) else v) for k, v in vars(opts).items()},
+        'policy': {
+            'kind': choice.kind,
+            'source': choice.source,
+            'fallback_notes': choice.notes,
+            'required_slots': list(choice.policy.required_slots),
+            'dt_s': float(choice.policy.dt_s),
+        },
+        'episodes': episodes,
+        # None where nothing measures success (a real scene).
+        'success_rate': successes / len(measured) if measured else None,
+        'sim_time_s': float(sum(e['sim_time_s'] for e in episodes)),
+        'wall_time_s': time.perf_counter() - wall0,
+        'latency_s': stats_s(latencies),
+        'queue': {
+            'mean': float(queue.mean()) if queue.size else None,
+            'min': int(queue.min()) if queue.size else None,
+            'max': int(queue.max()) if queue.size else None,
+        },
+        'executor': executor_summary,
+        'worker': {} if worker_status is None else vars(worker_status),
+        'arm': {'joint_names': list(joint_names), **arm_report},
+        **(extra or {}),
+        'artifacts': {
+            'video': 'video.mp4',
+            'video_frames': video.frames,
+            'plots': ['queue.png', 'latency.png', 'joints.png'],
+            'bag': 'bag',
+            'bag_storage': 'mcap',
+            'bag_messages': {} if bag is None else dict(bag.counts),
+        },
+    }
+    write_metrics(folder / 'metrics.json', metrics)
+    say(
+        f'{"Interrupted" if interrupted else "Done"}: {len(episodes)} episode(s), '
+        f'{successes} success(es), {len(latencies)} chunk(s), median latency '
+        f'{metrics["latency_s"]["median"]} s'
+    )
+    if choice.banner:
+        say(choice.banner)
+    say(f'Video:   {folder / "video.mp4"}')
+    say(f'Plots:   {folder / "queue.png"}, {folder / "latency.png"}, {folder / "joints.png"}')
+    say(f'Metrics: {folder / "metrics.json"}')
+    say(f'Bag:     {folder / "bag"} (rosbag2, MCAP; open in Foxglove or `ros2 bag play`)')
+    return code
 
 
 __all__ = [
