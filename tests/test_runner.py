@@ -243,3 +243,24 @@ def test_replay_run_replays_the_recording(tmp_path: Path) -> None:
     replayed = [m.trajectory.points[0].positions for _, m in bag[TOPIC_ACTION_CHUNK]]
     assert 1 <= len(replayed) <= 4
     np.testing.assert_allclose(replayed[0], pose, atol=1e-12)
+
+
+def test_live_display_shows_progress_queue_latency_clamps_and_banner() -> None:
+    from rich.console import Console
+
+    from smolvla_ros.runner.display import Display
+
+    console = Console(record=True, force_terminal=True, width=100)
+    display = Display(console, enabled=True, title='smolvla-run test', banner=RANDOM_BANNER)
+    display.stats.time_s, display.stats.duration_s = 5.0, 20.0
+    display.stats.queue, display.stats.queue_capacity = 25, 50
+    display.stats.last_latency_s, display.stats.chunks, display.stats.clamps = 1.25, 3, 7
+    display.start()
+    display.update(force=True)
+    display.stop()
+    text = console.export_text()
+    assert '5.0 / 20.0 s' in text
+    assert '25 actions' in text and '50 %' in text  # 25 of a 50-action chunk
+    assert '1.250 s' in text and '3 (last' in text
+    assert 'clamps' in text and '7' in text
+    assert 'RANDOM WEIGHTS' in text

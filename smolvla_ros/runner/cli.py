@@ -296,6 +296,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except RunnerError as e:
         print(f'{PROG}: error: {e}', file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        # A second Ctrl-C: the video and the bag were closed on the way out; plots and metrics
+        # were skipped.
+        print(f'{PROG}: aborted by a second Ctrl-C', file=sys.stderr)
+        return 130
     return code
 
 

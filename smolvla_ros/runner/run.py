@@ -292,7 +292,10 @@ class _Interrupt:
         self._previous: Any = None
 
     def __enter__(self) -> _Interrupt:
-        self._previous = signal.signal(signal.SIGINT, self._handle)
+        # Signal handlers can only be installed from the main thread; a run started elsewhere
+        # (embedded in another program) is stopped by that program instead.
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGINT, self._handle)
         return self
 
     def _handle(self, signum: int, frame: Any) -> None:
@@ -303,7 +306,8 @@ class _Interrupt:
             self.event.set()
 
     def __exit__(self, *exc: object) -> None:
-        signal.signal(signal.SIGINT, self._previous)
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
 
 
 class _Recorder:
