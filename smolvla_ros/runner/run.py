@@ -34,7 +34,7 @@ import numpy as np
 
 from smolvla_ros.pipeline import PipelineConfig, SimPipeline
 from smolvla_ros.policy.protocol import Policy
-from smolvla_ros.runner.artifacts.bag import BagWriter
+from smolvla_ros.runner.artifacts.bag import BagError, BagWriter, check_bag_support
 from smolvla_ros.runner.artifacts.metrics import METRICS_FORMAT, stats_s, write_metrics
 from smolvla_ros.runner.artifacts.plots import plot_joints, plot_latency, plot_queue
 from smolvla_ros.runner.artifacts.video import VideoWriter, compose
@@ -443,6 +443,10 @@ def execute(opts: RunOptions, console: Any) -> tuple[int, Path]:
     Raises:
         RunnerError: the policy cannot be loaded or does not fit (nothing was created or moved).
     """
+    try:
+        check_bag_support()
+    except BagError as e:
+        raise RunnerError(str(e)) from e
     if opts.arm != 'sim':
         from smolvla_ros.runner.real import execute_real
 

@@ -148,3 +148,18 @@ def test_ctrl_c_holds_the_arm_and_leaves_complete_artifacts(tmp_path: Path) -> N
     assert ticks == round(metrics['sim_time_s'] * 30)
     for name in ('queue.png', 'latency.png', 'joints.png'):
         assert png_size(folder / name) == (800, 450)
+
+
+def test_missing_message_definition_stops_before_anything_starts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Fault: smolvla_interfaces/msg/ActionChunk.msg unreadable -> Expected: exit 2, no run."""
+    from smolvla_ros.runner.artifacts import bag
+
+    monkeypatch.setattr(bag, 'MSG_DIR', tmp_path / 'no_msgs')
+    output = tmp_path / 'runs'
+    code = main(['--policy', 'scripted', '--output', str(output), '--no-live'])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert 'ActionChunk' in err and len(err.strip().splitlines()) == 1
+    assert not output.exists()

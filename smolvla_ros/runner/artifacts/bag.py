@@ -64,6 +64,22 @@ def _typestore() -> Any:
     return store
 
 
+def check_bag_support() -> None:
+    """Fail early, before a run starts, when the bag cannot be written.
+
+    Raises:
+        BagError: rosbags is missing or the ActionChunk definition cannot be read.
+    """
+    try:
+        import rosbags.rosbag2  # noqa: F401
+    except ImportError as e:
+        raise BagError(
+            'the runner writes its bag with rosbags, which is not installed: pip install '
+            "'smolvla_ros[runner]' (or rosbags)"
+        ) from e
+    _typestore()
+
+
 def encode_jpeg(rgb: np.ndarray, quality: int = JPEG_QUALITY) -> bytes:
     """JPEG bytes of an (H, W, 3) uint8 RGB image (Pillow)."""
     from PIL import Image
@@ -250,6 +266,7 @@ __all__ = [
     'BagError',
     'BagWriter',
     'bag_custom_data',
+    'check_bag_support',
     'encode_jpeg',
     'read_bag',
 ]
