@@ -191,6 +191,7 @@ def execute_real(opts: RunOptions, console: Any) -> tuple[int, Path]:
                 banner=choice.banner,
                 time_offset_s=0.0,
             )
+            rec.start_media_thread()
             display.stats.duration_s = opts.duration_s
             display.start()
             stop = threading.Event()
@@ -216,6 +217,8 @@ def execute_real(opts: RunOptions, console: Any) -> tuple[int, Path]:
                 arm_report['torque_released'] = bool(opts.release_torque)
         finally:
             display.stop()
+            if rec is not None:
+                rec.stop_media_thread()
             for pump in pumps:
                 pump.close()
             for source in sources:
@@ -255,7 +258,10 @@ def execute_real(opts: RunOptions, console: Any) -> tuple[int, Path]:
             wall0=wall0,
             joint_names=joint_names,
             say=say,
-            extra={'cameras': {s: {'events': log} for s, log in events.items()}},
+            extra={
+                'cameras': {s: {'events': log} for s, log in events.items()},
+                'media_errors': 0 if rec is None else rec.media_errors,
+            },
         )
         return code, folder
     finally:

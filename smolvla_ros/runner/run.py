@@ -20,7 +20,9 @@ Every writer is closed on every exit path, so an interrupted run leaves complete
 
 from __future__ import annotations
 
+import logging
 import math
+import queue
 import signal
 import threading
 import time
@@ -40,6 +42,8 @@ from smolvla_ros.runner.artifacts.plots import plot_joints, plot_latency, plot_q
 from smolvla_ros.runner.artifacts.video import VideoWriter, compose
 from smolvla_ros.runner.display import Display
 from smolvla_ros.runtime.config import ObservationFilterConfig, RuntimeConfig
+
+log = logging.getLogger(__name__)
 
 # The pretrained checkpoint tried when --checkpoint is not given.
 DEFAULT_CHECKPOINT = 'lerobot/smolvla_base'
@@ -343,6 +347,10 @@ class _Recorder:
         self.offset = time_offset_s
         self.t0 = t0_s
         self.last_video_t = -math.inf
+        self._clamps_t = -math.inf
+        self._media_queue: queue.Queue[Any] | None = None
+        self._media_thread: threading.Thread | None = None
+        self.media_errors = 0
         self.n_chunks = 0
         self.last_frame_t: dict[str, float] = {}
         self.times: list[float] = []
@@ -380,7 +388,11 @@ class _Recorder:
             stats.queue_capacity = len(chunks[-1].actions)
             stats.last_latency_s = float(chunks[-1].inference_latency_s)
         stats.chunks = self.n_chunks
-        stats.clamps = _clamp_total(self.pipeline.executor.metrics.summary()['clamps'])
+        # The executor's summary computes percentiles over its whole history: refresh the clamp
+        # count a few times a second, not on every tick of the control loop.
+        if t - self._clamps_t >= 0.25:
+            self._clamps_t = t
+            stats.clamps = _clamp_total(self.pipeline.executor.metrics.summary()['clamps'])
         self._frames(t, stats)
         self.display.update()
 
@@ -392,7 +404,7 @@ class _Recorder:
                 continue
             new = True
             self.last_frame_t[slot] = frame.capture_time_s
-            self.bag.image(slot, self.run_time(frame.capture_time_s), frame.rgb)
+            self._media(self.bag.image, slot, self.run_time(frame.capture_time_s), frame.rgb)
         # At most VIDEO_FPS frames a second (the simulator renders exactly that often).
         if not new or t - self.last_video_t < 1.0 / VIDEO_FPS - 1e-6:
             return
@@ -408,7 +420,47 @@ class _Recorder:
         if self.banner:
             lines += [RANDOM_BANNER_SHORT]
         images = [None if frames[s] is None else frames[s].rgb for s in self.slots]
+        self._media(self._video_frame, images, lines)
+
+    def _video_frame(self, images: list[Any], lines: list[str]) -> None:
         self.video.append(compose(images, self.image_hw, lines))
+
+    def _media(self, fn: Callable[..., None], *args: Any) -> None:
+        """JPEG encoding and video composing: inline, or on the media thread when started."""
+        if self._media_queue is None:
+            fn(*args)
+        else:
+            self._media_queue.put((fn, args))
+
+    def start_media_thread(self) -> None:
+        """Encode images and video frames on a thread of their own (a real-time control loop
+        must not wait for them). Frames are immutable and read-only, so handing them over
+        needs no copy; the bag writer serialises its writes."""
+        self._media_queue = queue.Queue()
+        self._media_thread = threading.Thread(
+            target=self._media_loop, name='runner-media', daemon=True
+        )
+        self._media_thread.start()
+
+    def _media_loop(self) -> None:
+        assert self._media_queue is not None
+        while True:
+            item = self._media_queue.get()
+            if item is None:
+                return
+            fn, args = item
+            try:
+                fn(*args)
+            except Exception as e:  # a bad frame must not kill the recording of the rest
+                log.warning('recording a camera frame failed: %s', e)
+                self.media_errors += 1
+
+    def stop_media_thread(self) -> None:
+        """Finish the queued encodes and stop the media thread. Idempotent."""
+        if self._media_queue is not None and self._media_thread is not None:
+            self._media_queue.put(None)
+            self._media_thread.join()
+            self._media_thread = None
 
 
 def _clamp_total(clamps: dict[str, dict[str, int]]) -> int:
@@ -677,10 +729,12 @@ def finish_run(
         },
     }
     write_metrics(folder / 'metrics.json', metrics)
+    median = metrics['latency_s']['median']
     say(
         f'{"Interrupted" if interrupted else "Done"}: {len(episodes)} episode(s), '
-        f'{successes} success(es), {len(latencies)} chunk(s), median latency '
-        f'{metrics["latency_s"]["median"]} s'
+        + (f'{successes} success(es), ' if measured else '')
+        + f'{len(latencies)} chunk(s), median latency '
+        + ('-' if median is None else f'{median:.3g} s')
     )
     if choice.banner:
         say(choice.banner)

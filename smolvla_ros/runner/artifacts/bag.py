@@ -25,6 +25,7 @@ writes ``metadata.yaml`` then); the runner closes it on every exit path, Ctrl-C 
 from __future__ import annotations
 
 import io
+import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -137,6 +138,9 @@ class BagWriter:
             self._conn[topic] = self._writer.add_connection(topic, msgtype, typestore=self._store)
             self.counts[topic] = 0
         self._closed = False
+        # The real-arm runner writes joint states from the control thread and images from its
+        # media thread; rosbags' writer is not thread-safe.
+        self._lock = threading.Lock()
 
     # -- messages ------------------------------------------------------------------------------
     def _stamp(self, t_s: float) -> tuple[int, Any]:
@@ -149,8 +153,10 @@ class BagWriter:
         return ns, self._store.types['std_msgs/msg/Header'](stamp=stamp, frame_id='')
 
     def _write(self, topic: str, ns: int, msg: Any, msgtype: str) -> None:
-        self._writer.write(self._conn[topic], ns, self._store.serialize_cdr(msg, msgtype))
-        self.counts[topic] += 1
+        data = self._store.serialize_cdr(msg, msgtype)
+        with self._lock:
+            self._writer.write(self._conn[topic], ns, data)
+            self.counts[topic] += 1
 
     def _joint_state(self, topic: str, t_s: float, positions_rad: np.ndarray) -> None:
         ns, header = self._header(t_s)
@@ -215,9 +221,10 @@ class BagWriter:
 
     def close(self) -> None:
         """Finish the bag (writes metadata.yaml). Idempotent."""
-        if not self._closed:
-            self._closed = True
-            self._writer.close()
+        with self._lock:
+            if not self._closed:
+                self._closed = True
+                self._writer.close()
 
 
 def read_bag(path: Path) -> dict[str, list[tuple[int, Any]]]:
