@@ -106,3 +106,46 @@ def test_a_camera_that_disappears_is_reported_and_the_run_goes_on(
     bag = read_bag(folder / 'bag')
     assert len(bag[TOPIC_CAMERA.format(slot='top')]) >= 1
     assert metrics['exit_code'] == 0 and metrics['arm']['final'].startswith('held')
+
+
+def test_ctrl_c_on_the_emulated_arm_holds_then_releases_torque(calibrated, tmp_path: Path) -> None:
+    """Fault: Ctrl-C during a real-arm run -> Expected: exit 130, hold, torque released, files.
+
+    SIGINT is sent to this process once the arm has received a goal from the replay (the
+    emulator's goal register moved), so the runner's own handler is in place."""
+    import os
+    import signal
+    import time
+
+    emu, _, cal_path = calibrated
+    rec, _ = _recording(emu, cal_path, tmp_path)
+    output = tmp_path / 'runs'
+    goal0 = emu.servo(1).get(Register.GOAL_POSITION)
+    sent = threading.Event()
+
+    def interrupt_when_moving() -> None:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if emu.servo(1).get(Register.GOAL_POSITION) != goal0:
+                time.sleep(0.3)
+                sent.set()
+                os.kill(os.getpid(), signal.SIGINT)
+                return
+            time.sleep(0.02)
+
+    watcher = threading.Thread(target=interrupt_when_moving, daemon=True)
+    watcher.start()
+    argv = ['--arm', 'feetech', '--port', emu.port, '--calibration', str(cal_path)]
+    argv += ['--policy', 'replay', str(rec), '--duration', '60', '--output', str(output)]
+    code = main([*argv, '--no-live'])
+    watcher.join(timeout=5)
+    assert sent.is_set()
+    assert code == 130
+    assert [emu.servo(i).get(Register.TORQUE_ENABLE) for i in range(1, 7)] == [0] * 6
+    folder = _folder(output)
+    metrics = json.loads((folder / 'metrics.json').read_text())
+    assert metrics['interrupted'] is True
+    assert metrics['arm']['final'] == 'held, then torque released'
+    assert 0 < metrics['episodes'][0]['sim_time_s'] < 60
+    bag = read_bag(folder / 'bag')
+    assert len(bag[TOPIC_JOINT_STATES]) >= 5
