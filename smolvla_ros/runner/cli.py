@@ -297,9 +297,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f'{PROG}: error: {e}', file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        # A second Ctrl-C: the video and the bag were closed on the way out; plots and metrics
-        # were skipped.
-        print(f'{PROG}: aborted by a second Ctrl-C', file=sys.stderr)
+        # Ctrl-C before the run loop (loading the policy) or a second one during it: the video
+        # and the bag, if started, were closed on the way out; plots and metrics were skipped.
+        print(f'{PROG}: aborted by Ctrl-C', file=sys.stderr)
         return 130
     return code
 

@@ -483,7 +483,8 @@ def _hold(arm: Any, hold_s: float) -> dict[str, Any]:
 
 
 def execute(opts: RunOptions, console: Any) -> tuple[int, Path]:
-    """Run ``opts`` on the simulator and write the run folder.
+    """Run ``opts`` on the simulator (or a real arm: ``real.execute_real``); write the run
+    folder.
 
     Args:
         opts: validated options.
