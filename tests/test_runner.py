@@ -264,3 +264,28 @@ def test_live_display_shows_progress_queue_latency_clamps_and_banner() -> None:
     assert '1.250 s' in text and '3 (last' in text
     assert 'clamps' in text and '7' in text
     assert 'RANDOM WEIGHTS' in text
+
+
+def test_checkpoint_without_fps_runs_at_30_fps_and_says_so(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """smolvla_base records no fps (LeRobot keeps it in the dataset): the runner assumes the
+    SO-100/101 datasets' 30 fps, says so, and the chunk's points are 1/30 s apart."""
+    ckpt = make_checkpoint(
+        tmp_path / 'ckpt',
+        state_stats={'mean': [0.0] * 6, 'std': [1.0] * 6},
+        action_stats={'mean': TARGET_RAD, 'std': [0.0] * 6},
+        units='radians',
+        fps=None,
+        chunk_size=10,
+    )
+    output = tmp_path / 'runs'
+    argv = ['--checkpoint', str(ckpt), '--duration', '1', '--image-size', '64x48']
+    assert main([*argv, '--output', str(output), '--no-live', '--latency', '0.1']) == 0
+    assert 'records no fps; assuming 30 fps' in capsys.readouterr().out
+    folder = run_folder(output)
+    assert json.loads((folder / 'metrics.json').read_text())['policy']['dt_s'] == pytest.approx(
+        1 / 30
+    )
+    _, chunk = read_bag(folder / 'bag')[TOPIC_ACTION_CHUNK][0]
+    assert chunk.dt_s == pytest.approx(1 / 30)

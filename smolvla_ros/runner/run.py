@@ -58,6 +58,8 @@ RANDOM_BANNER = (
 RANDOM_BANNER_SHORT = 'RANDOM WEIGHTS: actions are meaningless'
 # Frames per second of the video: one per simulator camera render (PipelineConfig's 0.1 s).
 VIDEO_FPS = 10.0
+# The control rate assumed for a checkpoint that records none, Hz.
+ASSUMED_FPS = 30.0
 # Seconds the simulated arm holds after the run (or Ctrl-C) before the files are finished: long
 # enough for the position servos to settle on the hold pose.
 HOLD_S = 0.5
@@ -176,18 +178,30 @@ def _load_checkpoint(
     path: str,
     opts: RunOptions,
     joint_names: tuple[str, ...],
-    calibration: Mapping[str, Any] | None = None,
+    calibration: Mapping[str, Any] | None,
+    say: Callable[[str], None],
 ) -> Policy:
+    import json
+
+    from smolvla_model.hub import resolve_folder
     from smolvla_ros.action_space import virtual_calibration
     from smolvla_ros.policy.smolvla import SmolVLAChunkPolicy
 
+    folder = resolve_folder(path)
+    dt_s = None
+    # LeRobot keeps the training fps in the dataset, not the policy config (smolvla_base has
+    # none); the SO-100/101 datasets are recorded at 30 fps.
+    if json.loads((folder / 'config.json').read_text(encoding='utf-8')).get('fps') is None:
+        dt_s = 1.0 / ASSUMED_FPS
+        say(f'{path} records no fps; assuming {ASSUMED_FPS:g} fps (the SO-100/101 datasets)')
     return SmolVLAChunkPolicy.from_pretrained(
-        path,
+        folder,
         joint_names,
         units=opts.units,
         calibration=virtual_calibration() if calibration is None else calibration,
         precision=opts.precision,
         device=opts.device,
+        dt_s=dt_s,
         seed=opts.seed,
         allow_units_mismatch=opts.allow_units_mismatch,
     )
@@ -235,20 +249,20 @@ def load_policy(
     errors = (HubResolutionError, SmolVLAError, ValueError, OSError)
     if opts.checkpoint is not None:
         try:
-            policy = _load_checkpoint(opts.checkpoint, opts, joint_names, calibration)
+            policy = _load_checkpoint(opts.checkpoint, opts, joint_names, calibration, say)
         except errors as e:
             raise RunnerError(f'--checkpoint {opts.checkpoint}: {e}') from e
         return PolicyChoice(policy, 'smolvla', opts.checkpoint)
     notes: list[str] = []
     try:
-        policy = _load_checkpoint(DEFAULT_CHECKPOINT, opts, joint_names, calibration)
+        policy = _load_checkpoint(DEFAULT_CHECKPOINT, opts, joint_names, calibration, say)
         return PolicyChoice(policy, 'smolvla', DEFAULT_CHECKPOINT)
     except errors as e:
         notes.append(f'{DEFAULT_CHECKPOINT} is not available: {e}')
         say(f'No SmolVLA checkpoint: {notes[-1]}')
     if SHIPPED_CHECKPOINT.is_dir():
         try:
-            policy = _load_checkpoint(str(SHIPPED_CHECKPOINT), opts, joint_names, calibration)
+            policy = _load_checkpoint(str(SHIPPED_CHECKPOINT), opts, joint_names, calibration, say)
             say(f'Falling back to the checkpoint shipped with the project: {SHIPPED_CHECKPOINT}')
             return PolicyChoice(policy, 'smolvla', str(SHIPPED_CHECKPOINT), notes=notes)
         except errors as e:
