@@ -426,7 +426,7 @@ class _Recorder:
         lat = stats.last_latency_s
         lines = [
             f'"{self.instruction}"',
-            f't {t:5.1f} s  queue {stats.queue:3d}/{stats.queue_capacity}  '
+            f't {t:5.1f} s  {stats.state}  queue {stats.queue:3d}/{stats.queue_capacity}  '
             f'latency {"-" if math.isnan(lat) else f"{lat:.2f} s"}  chunks {stats.chunks}',
             f'episode {stats.episode}/{stats.episodes}  success {stats.successes}'
             + ('  cube lifted' if stats.lifted else ''),
