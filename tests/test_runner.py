@@ -289,3 +289,19 @@ def test_checkpoint_without_fps_runs_at_30_fps_and_says_so(
     )
     _, chunk = read_bag(folder / 'bag')[TOPIC_ACTION_CHUNK][0]
     assert chunk.dt_s == pytest.approx(1 / 30)
+
+
+def test_two_episodes_run_on_new_scenes_with_one_time_line(tmp_path: Path) -> None:
+    output = tmp_path / 'runs'
+    argv = ['--policy', 'scripted', '--episodes', '2', '--duration', '1', '--seed', '4']
+    assert main([*argv, '--image-size', '64x48', '--output', str(output), '--no-live']) == 0
+    folder = run_folder(output)
+    metrics = json.loads((folder / 'metrics.json').read_text())
+    assert [e['scene_seed'] for e in metrics['episodes']] == [4, 5]
+    assert metrics['sim_time_s'] == pytest.approx(2.0, abs=1e-6)
+    bag = read_bag(folder / 'bag')
+    stamps = [ns for ns, _ in bag[TOPIC_JOINT_STATES]]
+    assert len(stamps) == 2 * 30  # two episodes of 1 s at 30 Hz
+    # The second episode continues the run's time line: stamps strictly increase by 1/30 s.
+    np.testing.assert_allclose(np.diff(stamps), 1e9 / 30, atol=2)
+    assert video_frames(folder / 'video.mp4').shape[0] == 20
