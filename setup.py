@@ -40,6 +40,8 @@ EXTRAS = {
     # Real arms and USB cameras.
     'hardware': ['feetech-servo-sdk>=1.0', 'dynamixel-sdk>=3.7', 'pyserial>=3.5'],
     'camera': ['opencv-python-headless>=4.8'],
+    # The standalone runner (smolvla-run): live display, plots, video overlay text, the MCAP bag.
+    'runner': ['rich>=13', 'matplotlib>=3.8', 'pillow>=10', 'rosbags>=0.10'],
     # Tests, lint, benchmarks' plots, and the ROS 2 message definitions used by the node tests.
     'dev': [
         'pytest>=8',
@@ -75,7 +77,9 @@ EXTRAS = {
         'ros-visualization-msgs==5.5.1',
     ],
 }
-EXTRAS['all'] = sorted({d for n in ('model', 'sim', 'hardware', 'camera') for d in EXTRAS[n]})
+EXTRAS['all'] = sorted(
+    {d for n in ('model', 'sim', 'hardware', 'camera', 'runner') for d in EXTRAS[n]}
+)
 
 setup(
     name=PACKAGE,
@@ -109,6 +113,7 @@ setup(
             'driver_node = smolvla_ros.nodes.driver_node:main',
             'policy_node = smolvla_ros.nodes.policy_node:main',
             'executor_node = smolvla_ros.nodes.executor_node:main',
+            'smolvla-run = smolvla_ros.runner.cli:main',
         ],
     },
 )

@@ -9,15 +9,17 @@ What exists in this package:
   video files and image folders, and the store of the newest frame per slot;
 - ``smolvla_ros.policy``: the ``Policy`` protocol, the policy worker (one inference thread that
   turns a policy's output into ``ActionChunk`` objects on the executor's time base) and the
-  policies: SmolVLA (``policy.smolvla``), the simulator's scripted expert, replay, the oracle;
+  policies: SmolVLA (``policy.smolvla``; random-initialised ones in ``policy.random_smolvla``),
+  the simulator's scripted expert, replay, the oracle;
 - ``smolvla_ros.action_space``: the checkpoint's columns and units <-> the arm's joints in radians;
 - ``smolvla_ros.pipeline``: the whole chain on the MuJoCo simulator in one process;
+- ``smolvla_ros.runner``: the standalone runner (``smolvla-run``): the simulator or a real SO arm,
+  a live display, and a run folder with a video, plots, metrics and a rosbag2 (MCAP);
 - ``smolvla_ros.bench``: benchmarks of the runtime against simulated arms (``smolvla-bench``);
 - ``smolvla_ros.nodes``: the rclpy nodes, message conversions, parameters and topic names (the
   only subpackage that imports ROS).
 
-Planned, not here yet: the standalone runner CLI. Everything outside ``smolvla_ros.nodes``
-never imports ROS; ``tests/test_layering.py`` enforces it.
+Everything outside ``smolvla_ros.nodes`` never imports ROS; ``tests/test_layering.py`` enforces it.
 """
 
 __version__ = '0.1.0'

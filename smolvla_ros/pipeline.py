@@ -222,6 +222,12 @@ class SimPipeline:
         self._chunks.append(chunk)
         return self.executor.submit_chunk(chunk)
 
+    @property
+    def chunks(self) -> tuple[ActionChunk, ...]:
+        """The chunks handed to the executor so far, in order (latency stamped); a recorder
+        watching the run from ``on_tick`` reads the new ones here."""
+        return tuple(self._chunks)
+
     # -- running -------------------------------------------------------------------------------
     def run(
         self,
