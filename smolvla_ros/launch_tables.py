@@ -358,7 +358,8 @@ def plan_launch(profile: str, values: Mapping[str, str]) -> LaunchPlan:
         nodes.append(
             NodeSpec(
                 PACKAGE, 'policy_node', 'policy_node',
-                ('config/policy_node.yaml', *common), params, lifecycle=True,
+                ('config/policy_node.yaml', *common), params,
+                remappings=_gazebo_remaps(backend, policy=True), lifecycle=True,
             )
         )  # fmt: skip
         instruction = args['instruction'].strip()
@@ -403,11 +404,16 @@ def plan_launch(profile: str, values: Mapping[str, str]) -> LaunchPlan:
             nodes.append(_sim_node())
         else:
             include_gazebo = True
+        executor_params = {**_override(args, 'executor_node'), 'use_sim_time': sim_time}
+        if include_gazebo:
+            # gazebo.launch.py runs ros2_control outside the namespace.
+            executor_params['controller_topic'] = '/arm_controller/joint_trajectory'
+            executor_params['controller_action'] = '/arm_controller/follow_joint_trajectory'
         nodes.append(
             NodeSpec(
                 PACKAGE, 'executor_node', 'executor_node',
-                ('config/executor_node.yaml', *common),
-                {**_override(args, 'executor_node'), 'use_sim_time': sim_time}, lifecycle=True,
+                ('config/executor_node.yaml', *common), executor_params,
+                remappings=_gazebo_remaps(backend, policy=False), lifecycle=True,
             )
         )  # fmt: skip
     elif profile == 'sim':
@@ -440,6 +446,24 @@ def plan_launch(profile: str, values: Mapping[str, str]) -> LaunchPlan:
         autostart=autostart,
         used_arguments=frozenset(args.used),
     )
+
+
+def _gazebo_remaps(backend: str, policy: bool) -> tuple[tuple[str, str], ...]:
+    """Under gazebo, joint states and camera images come from outside the namespace.
+
+    gazebo.launch.py runs the joint_state_broadcaster and the image bridge without a namespace
+    (absolute /joint_states, /smolvla/cameras/...); the suite's names are relative, so under
+    ``namespace:=...`` they are remapped to the absolute ones. Without a namespace the remap is
+    the identity.
+    """
+    if backend != 'gazebo':
+        return ()
+    remaps = [('joint_states', '/joint_states')]
+    if policy:
+        for slot in CAMERA_SLOTS:
+            topic = f'smolvla/cameras/{slot}/image_raw'
+            remaps.append((topic, '/' + topic))
+    return tuple(remaps)
 
 
 def _sim_node() -> NodeSpec:
