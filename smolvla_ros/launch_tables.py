@@ -37,8 +37,10 @@ EXTERNAL_EXECUTABLES: dict[str, tuple[str, ...]] = {
     'rviz2': ('rviz2',),
     'ros2topic': ('ros2',),  # `ros2 topic pub` of the launch-time instruction
 }
-# Lifecycle transitions the launch drives with autostart:=true, in order.
+# Lifecycle transitions the launch drives with autostart:=true, in order, and the order of the
+# lifecycle nodes (hardware first: a wrong port fails before a checkpoint is loaded).
 AUTOSTART_TRANSITIONS = ('configure', 'activate')
+AUTOSTART_ORDER = ('driver_node', 'executor_node', 'policy_node')
 
 
 class LaunchArgumentError(ValueError):

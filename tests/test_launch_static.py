@@ -23,6 +23,7 @@ import yaml
 from smolvla_ros.launch_tables import (
     ARGUMENT_BY_NAME,
     ARGUMENTS,
+    AUTOSTART_ORDER,
     CAMERA_SLOTS,
     EXTERNAL_EXECUTABLES,
     PACKAGE,
@@ -221,6 +222,13 @@ def test_two_machine_profiles_together_start_the_bringup_nodes():
 
 
 # -- executables, parameters, remaps --------------------------------------------------------------
+def test_every_lifecycle_node_has_an_autostart_place():
+    lifecycle = {
+        n.name for plans in ALL_PLANS.values() for p in plans for n in p.nodes if n.lifecycle
+    }
+    assert lifecycle == set(AUTOSTART_ORDER)
+
+
 @pytest.mark.parametrize('profile', PROFILES)
 def test_every_executable_is_a_console_script_or_a_named_external(profile):
     scripts = console_scripts()

@@ -5,15 +5,17 @@ Every launch file of the package is ``generate_launch_description()`` returning
 ``smolvla_ros.launch_tables.ARGUMENTS``, the nodes from ``plan_launch`` (evaluated at launch time
 in an ``OpaqueFunction``, so a bad argument stops the launch with the plan's message).
 
-``autostart:=true`` drives each lifecycle node configure -> activate through launch_ros'
-lifecycle events; a failed transition (configure back to unconfigured, activate back to inactive,
-or error processing) is logged with the node's name and shuts the whole launch down, so a
-half-started system never runs. Needs ``launch`` and ``launch_ros`` (a ROS 2 install); the rest of
+``autostart:=true`` drives the lifecycle nodes configure -> activate, one after the other in
+``AUTOSTART_ORDER`` (driver, executor, policy), through launch_ros' lifecycle events; a failed
+transition (configure back to unconfigured, activate back to inactive, or error processing) is
+logged with the node's name and shuts the whole launch down, so a half-started system never
+runs. Needs ``launch`` and ``launch_ros`` (a ROS 2 install); the rest of
 the suite does not import this module.
 """
 
 from __future__ import annotations
 
+import itertools
 import os
 from typing import Any
 
@@ -39,6 +41,7 @@ from lifecycle_msgs.msg import Transition
 from launch import LaunchContext, LaunchDescription
 from smolvla_ros.launch_tables import (
     ARGUMENT_BY_NAME,
+    AUTOSTART_ORDER,
     GAZEBO_LAUNCH,
     PACKAGE,
     PROFILE_ARGUMENTS,
@@ -97,9 +100,24 @@ def build_actions(plan: LaunchPlan) -> list[Any]:
             lifecycle[spec.name] = action
     for name, node in lifecycle.items():
         actions.extend(_lifecycle_handlers(plan, name, node))
-    if plan.autostart:
-        for node in lifecycle.values():
-            actions.append(_change_state(node, Transition.TRANSITION_CONFIGURE))
+    if plan.autostart and lifecycle:
+        # One node at a time, in AUTOSTART_ORDER: the next is configured once the previous is
+        # active. The arm's port fails fast before a checkpoint is loaded, and a failure never
+        # finds another node in the middle of a transition while the launch shuts down.
+        ordered = sorted(lifecycle, key=AUTOSTART_ORDER.index)
+        for previous, following in itertools.pairwise(ordered):
+            actions.append(
+                RegisterEventHandler(
+                    OnStateTransition(
+                        target_lifecycle_node=lifecycle[previous],
+                        goal_state='active',
+                        entities=[
+                            _change_state(lifecycle[following], Transition.TRANSITION_CONFIGURE)
+                        ],
+                    )
+                )
+            )
+        actions.append(_change_state(lifecycle[ordered[0]], Transition.TRANSITION_CONFIGURE))
     return actions
 
 
