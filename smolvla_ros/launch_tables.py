@@ -21,6 +21,7 @@ Profiles (one per launch file):
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -372,7 +373,9 @@ def plan_launch(profile: str, values: Mapping[str, str]) -> LaunchPlan:
                     'ros2topic',
                     (
                         'ros2', 'topic', 'pub', '--once', '-w', '1', '--qos-reliability',
-                        'reliable', topic, 'std_msgs/msg/String', f'{{data: {instruction!r}}}',
+                        'reliable', topic, 'std_msgs/msg/String',
+                        # JSON is YAML: quotes and colons in the instruction stay data
+                        '{data: ' + json.dumps(instruction) + '}',
                     ),
                     after_active='policy_node',
                 )

@@ -425,11 +425,12 @@ def test_replay_uses_the_checkpoint_argument_as_the_recording():
 
 
 def test_instruction_is_published_once_the_policy_is_active():
-    plan = plan_launch('bringup', {'instruction': "put the cube's lid on", 'namespace': 'a'})
+    text = 'put the cube\'s "lid" on: now'
+    plan = plan_launch('bringup', {'instruction': text, 'namespace': 'a'})
     (process,) = plan.processes
     assert process.after_active == 'policy_node'
     assert '/a/smolvla/instruction' in process.cmd
-    assert yaml.safe_load(process.cmd[-1]) == {'data': "put the cube's lid on"}
+    assert yaml.safe_load(process.cmd[-1]) == {'data': text}  # what ros2 topic pub parses
 
 
 @pytest.mark.parametrize(
