@@ -1,0 +1,15 @@
+"""Everything on one machine: cameras or simulator, driver, policy, executor, RViz, TF.
+
+    ros2 launch smolvla_ros bringup.launch.py backend:=mujoco policy:=scripted
+    ros2 launch smolvla_ros bringup.launch.py backend:=real port:=/dev/ttyACM0 \\
+        checkpoint:=/path/to/checkpoint device:=cuda:0 cameras:=top=0,wrist=2
+
+Arguments: `ros2 launch smolvla_ros bringup.launch.py --show-args` (the table is
+smolvla_ros/launch_tables.py; parameters come from config/*.yaml, non-empty arguments override).
+"""
+
+from smolvla_ros.nodes.launch_actions import launch_description
+
+
+def generate_launch_description():
+    return launch_description('bringup')
