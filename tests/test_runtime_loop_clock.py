@@ -121,3 +121,20 @@ def test_deadline_tracker_measures_lateness_on_the_timer_grid():
     assert list(m.tick_jitter_s) == pytest.approx(got, abs=1e-9)
     with pytest.raises(ValueError, match='period_s'):
         DeadlineTracker(0.0)
+
+
+def test_status_text_reads_the_summary_it_is_given():
+    from smolvla_ros.runtime import status_text
+
+    summary = {
+        'inference_latency_median_s': 0.4049,
+        'chunks_accepted': 7,
+        'clamps': {'position': {'gripper': 2}, 'velocity': {'wrist_roll': 1, 'gripper': 1}},
+    }
+    assert (
+        status_text('tracking', 23, 50, summary)
+        == 'tracking | queue 23/50 | latency 0.40 s | chunks 7 | clamps 4'
+    )
+    assert (
+        status_text('startup', 0, 0, {}) == 'startup | queue 0 | latency - | chunks 0 | clamps 0'
+    )

@@ -1113,3 +1113,29 @@ def position_yaw_from_pose_msg(msg: PoseStamped) -> tuple[np.ndarray, float]:
     x, y, z, w = quat / norm
     yaw = math.atan2(2.0 * (w * z + x * y), 1.0 - 2.0 * (y * y + z * z))
     return pos, yaw
+
+
+# --------------------------------------------------------------------------------------------
+# Status text for RViz (executor_node)
+# --------------------------------------------------------------------------------------------
+from visualization_msgs.msg import Marker  # noqa: E402
+
+STATUS_TEXT_HEIGHT_M = 0.03  # text height in RViz, metres
+STATUS_TEXT_Z_M = 0.45  # above the SO-101's reach, so the text never hides the arm
+
+
+def status_text_marker(text: str, frame_id: str, stamp: Time) -> Marker:
+    """A camera-facing text marker (namespace ``status``) showing ``text`` above the base."""
+    marker = Marker()
+    marker.header.frame_id = frame_id
+    marker.header.stamp = stamp
+    marker.ns = 'status'
+    marker.id = 0
+    marker.type = Marker.TEXT_VIEW_FACING
+    marker.action = Marker.ADD
+    marker.pose.position.z = STATUS_TEXT_Z_M
+    marker.pose.orientation.w = 1.0
+    marker.scale.z = STATUS_TEXT_HEIGHT_M
+    marker.color.r = marker.color.g = marker.color.b = marker.color.a = 1.0
+    marker.text = text
+    return marker

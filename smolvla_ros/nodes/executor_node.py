@@ -22,7 +22,7 @@ from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from geometry_msgs.msg import Point
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
-from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.executors import ExternalShutdownException
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.parameter import Parameter
 from sensor_msgs.msg import JointState
@@ -42,9 +42,11 @@ from smolvla_ros.nodes.conversions import (
     executor_status_to_msg,
     joint_positions_from_msg,
     joint_state_to_msg,
+    status_text_marker,
     time_from_msg,
     time_to_msg,
 )
+from smolvla_ros.nodes.executors import make_executor
 from smolvla_ros.nodes.params import ParamSpec, declare_parameters, validate_changes
 from smolvla_ros.planned_path import UrdfChain, default_urdf_path, planned_path_points
 from smolvla_ros.runtime import (
@@ -59,6 +61,7 @@ from smolvla_ros.runtime import (
     RuntimeConfig,
     SafetyConfig,
     TickOutput,
+    status_text,
 )
 
 OUTPUTS: tuple[str, ...] = ('driver', 'jtc', 'fjt')
@@ -226,7 +229,8 @@ class ExecutorNode(LifecycleNode):
             ``/diagnostics`` (diagnostic_msgs/DiagnosticArray) at ``status_rate_hz``: ERROR for
             e-stop, watchdog or missing/stale joint state; WARN when starved, on new clamps,
             stalls or rejected chunks; OK otherwise.
-        ``smolvla/planned_path`` (visualization_msgs/MarkerArray, depth 1) at ``path_rate_hz``:
+        ``smolvla/planned_path`` (visualization_msgs/MarkerArray, depth 1) at ``path_rate_hz``
+        (plus a text marker, namespace ``status``, with the executor's state for RViz):
             a LINE_STRIP in ``frame_id`` through the gripper tool frame's positions of the
             queued actions (forward kinematics of the URDF); DELETE when nothing is queued.
     Services (std_srvs/Trigger):
@@ -746,7 +750,14 @@ class ExecutorNode(LifecycleNode):
             marker.scale.x = 0.004  # line width, m
             marker.color.r, marker.color.g, marker.color.b, marker.color.a = 0.1, 0.8, 1.0, 1.0
             marker.points = [Point(x=float(x), y=float(y), z=float(z)) for x, y, z in points]
-        self._path_pub.publish(MarkerArray(markers=[marker]))
+        text = status_text(
+            state='inactive' if out is None else str(out.state),
+            queue_length=0 if out is None else out.queue_length,
+            chunk_size=core.chunk_size,
+            summary=core.metrics.summary(),
+        )
+        label = status_text_marker(text, s.frame_id, marker.header.stamp)
+        self._path_pub.publish(MarkerArray(markers=[marker, label]))
 
 
 def main(args: list[str] | None = None) -> None:
@@ -755,7 +766,7 @@ def main(args: list[str] | None = None) -> None:
     node = None
     try:
         node = ExecutorNode()
-        executor = MultiThreadedExecutor()
+        executor = make_executor()
         executor.add_node(node)
         executor.spin()
     except (KeyboardInterrupt, ExternalShutdownException):

@@ -18,7 +18,7 @@ from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from geometry_msgs.msg import PoseStamped
 from rclpy.action import ActionServer, CancelResponse, GoalResponse
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
-from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.executors import ExternalShutdownException
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CompressedImage, Image, JointState
@@ -43,6 +43,7 @@ from smolvla_ros.nodes.conversions import (
     position_yaw_from_pose_msg,
     time_from_msg,
 )
+from smolvla_ros.nodes.executors import make_executor
 from smolvla_ros.nodes.params import (
     ParamSpec,
     current_values,
@@ -771,7 +772,7 @@ def main(args: list[str] | None = None) -> None:
         node = PolicyNode()
         # Threads: the RunTask loop holds one while a goal runs; requests, cameras and the
         # lifecycle services need the others (inference runs on the worker's own thread).
-        executor = MultiThreadedExecutor(num_threads=4)
+        executor = make_executor()
         executor.add_node(node)
         executor.spin()
     except (KeyboardInterrupt, ExternalShutdownException):

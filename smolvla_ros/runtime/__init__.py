@@ -44,7 +44,7 @@ from smolvla_ros.runtime.enums import BlendMode, ExecutorState, RejectReason
 from smolvla_ros.runtime.errors import ChunkRejectedError, ChunkRuntimeError
 from smolvla_ros.runtime.executor import ChunkExecutor, ObservationSnapshot, TickOutput
 from smolvla_ros.runtime.loop import DeadlineTracker, FixedRateLoop
-from smolvla_ros.runtime.metrics import RuntimeMetrics
+from smolvla_ros.runtime.metrics import RuntimeMetrics, status_text
 
 __all__ = [
     'BLEND_MODES',
@@ -67,5 +67,6 @@ __all__ = [
     'SafetyConfig',
     'SimClock',
     'TickOutput',
+    'status_text',
     'validate_chunk',
 ]

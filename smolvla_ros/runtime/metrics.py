@@ -124,3 +124,16 @@ class RuntimeMetrics:
                 'queue_length_mean': float(np.mean(queue)) if queue else None,
                 'queue_length_min': min(queue) if queue else None,
             }
+
+
+def status_text(state: str, queue_length: int, chunk_size: int, summary: dict[str, Any]) -> str:
+    """One line for a person (RViz's text marker, logs) from a :meth:`RuntimeMetrics.summary`:
+    executor state, queued / chunk actions, median chunk latency, chunks accepted, clamps."""
+    latency = summary.get('inference_latency_median_s')
+    clamps = sum(sum(per_joint.values()) for per_joint in summary.get('clamps', {}).values())
+    queue = f'{queue_length}/{chunk_size}' if chunk_size else str(queue_length)
+    latency_text = '-' if latency is None else f'{latency:.2f} s'
+    return (
+        f'{state} | queue {queue} | latency {latency_text} | '
+        f'chunks {summary.get("chunks_accepted", 0)} | clamps {clamps}'
+    )

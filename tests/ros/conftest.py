@@ -88,17 +88,17 @@ def make_node(rclpy_context: Context) -> Iterator[Callable[..., Node]]:
 def spin(
     rclpy_context: Context, make_node: Callable[..., Node]
 ) -> Iterator[Callable[..., Executor]]:
-    """``spin(*nodes)``: spin the nodes in a MultiThreadedExecutor on a background thread.
+    """``spin(*nodes)``: spin the nodes on a background thread (``make_executor``'s executor).
 
     Depends on make_node so that the executor stops before the nodes are destroyed. Teardown
     shuts the executor down and fails the test if its thread does not end within 5 s.
     """
-    from rclpy.executors import MultiThreadedExecutor
+    from smolvla_ros.nodes.executors import make_executor
 
-    started: list[tuple[MultiThreadedExecutor, threading.Thread]] = []
+    started: list[tuple[Executor, threading.Thread]] = []
 
     def start(*nodes: Node) -> Executor:
-        executor = MultiThreadedExecutor(context=rclpy_context)
+        executor = make_executor(context=rclpy_context)
         for node in nodes:
             executor.add_node(node)
         thread = threading.Thread(target=executor.spin, name='test-executor', daemon=True)

@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 from sensor_msgs.msg import CompressedImage, Image, JointState
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
+from visualization_msgs.msg import Marker
 
 from smolvla_interfaces.msg import ActionChunk as ActionChunkMsg
 from smolvla_interfaces.msg import ExecutorStatus
@@ -606,3 +607,13 @@ def test_diagnostic_status_errors():
         cv.diagnostic_status('x', 4, '', {})
     with pytest.raises(ConversionError, match='non-empty name'):
         cv.diagnostic_status('', 0, '', {})
+
+
+def test_status_text_marker_faces_the_camera_above_the_base():
+    stamp = cv.time_to_msg(12.5)
+    m = cv.status_text_marker('tracking | queue 3/50', 'base_link', stamp)
+    assert (m.ns, m.id, m.type, m.action) == ('status', 0, Marker.TEXT_VIEW_FACING, Marker.ADD)
+    assert m.text == 'tracking | queue 3/50' and m.header.frame_id == 'base_link'
+    assert (m.header.stamp.sec, m.header.stamp.nanosec) == (12, 500_000_000)
+    assert m.pose.position.z == cv.STATUS_TEXT_Z_M and m.pose.orientation.w == 1.0
+    assert m.scale.z > 0 and m.color.a == 1.0  # visible: RViz drops zero-size or clear text

@@ -260,6 +260,9 @@ def test_commands_follow_the_chunks_and_requests_and_status_are_published(
     reach = np.linalg.norm(pts, axis=1)
     assert np.all(np.isfinite(pts)) and np.all(reach < 0.6) and np.all(reach > 0.1)
     assert np.ptp(pts[:, 1]) > 1e-3  # the pan joint moves: the path sweeps sideways
+    label = next(m for m in paths.messages if len(m.markers[0].points) >= 10).markers[1]
+    assert label.ns == 'status' and label.type == Marker.TEXT_VIEW_FACING
+    assert label.text.startswith('tracking | queue ') and '| chunks ' in label.text
 
 
 def test_bad_chunks_are_rejected_and_reported_and_the_arm_holds(executor_node, make_node, spin):
