@@ -280,7 +280,9 @@ class ExecutorNode(LifecycleNode):
 
     def _now(self) -> float:
         """The node clock (ROS time; sim time with use_sim_time), seconds."""
-        return self.get_clock().now().nanoseconds * 1e-9
+        # Divided, not multiplied by 1e-9: ns / 1e9 is correctly rounded, as time_from_msg is,
+        # so a request stamp read back from a chunk compares equal to the time it was sent at.
+        return self.get_clock().now().nanoseconds / 1e9
 
     # -- parameters ------------------------------------------------------------------------------
     def _on_set_parameters(self, params: list[Parameter]) -> SetParametersResult:
