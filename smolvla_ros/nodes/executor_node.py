@@ -662,6 +662,8 @@ class ExecutorNode(LifecycleNode):
         latency = list(core.metrics.inference_latency_s)[-1:]
         estop = core.estopped
         mode = executor_mode(state, core.config.mode)
+        if estop:  # latched now, even if no tick has run since (the tick's state lags)
+            mode = ExecutorStatus.MODE_ESTOP
         if stale_reason and not estop:
             mode = ExecutorStatus.MODE_HOLD
         self._status_pub.publish(

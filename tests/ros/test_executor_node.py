@@ -237,9 +237,13 @@ def test_commands_follow_the_chunks_and_requests_and_status_are_published(
         [abs(m.position[0] - world.f(time_from_msg(m.header.stamp))[0, 0]) for m in late]
     )
     assert np.mean(errors < 2e-3) > 0.5, errors
-    # and never outside what the chunks asked for: blends of values in [-AMP, AMP] and a
-    # limiter that only slows stay inside; the other joints stay at 0
-    assert np.all(np.abs(q[:, 0]) <= AMP + 1e-9) and np.all(q[:, 1:] == 0.0)
+    # and never far outside what the chunks asked for: blends of values in [-AMP, AMP] stay
+    # inside, but after a host stall the limiter catches up at up to v_max and must brake at
+    # a_max, which can carry it past the plan by up to v_max^2 / (2 a_max) (0.225 rad at 3 rad/s
+    # and 20 rad/s^2); the other joints stay at 0
+    spec = robot_spec('so101').joint(JOINT_NAMES[0])
+    overshoot = spec.velocity_limit_rad_s**2 / (2 * 20.0)
+    assert np.all(np.abs(q[:, 0]) <= AMP + overshoot) and np.all(q[:, 1:] == 0.0)
     assert max(abs(m.position[0]) for m in late) > 0.05  # it did move
     reqs = world.requests.messages
     ids = [r.request_id for r in reqs]
