@@ -233,6 +233,8 @@ class ExecutorNode(LifecycleNode):
         ``smolvla/estop``: latch the emergency stop (hold; reject chunks until reset).
         ``smolvla/reset_estop``: release it; the next tick re-anchors at the measured position.
         ``smolvla/hold``: drop the queue and hold; chunks observed after the hold are served.
+            ExecutorStatus shows mode HOLD (last_fault names the hold) until a chunk observed
+            after it is tracked.
     Parameters (SPECS; units in their descriptions): robot, mode*, g*, blending*,
         crossfade_s* [s], epsilon_rad* [rad], tick_rate_hz [Hz], request_timeout_s [s],
         watchdog_timeout_s [s], acceleration_limit_rad_s2 [rad/s^2], future_tolerance_s [s],
@@ -258,6 +260,8 @@ class ExecutorNode(LifecycleNode):
         self._state: tuple[np.ndarray, float] | None = None  # (positions rad, stamp s)
         self._pending_estop: str | None = None  # latched while inactive
         self._last_fault = ''
+        # (time s, reason) of the last hold service call until a later tick tracks a chunk.
+        self._held: tuple[float, str] | None = None
         self._bad = {'chunk': 0, 'joint_state': 0}
         self._stale_ticks = 0
         self._stale_reason = ''
@@ -276,7 +280,9 @@ class ExecutorNode(LifecycleNode):
 
     def _now(self) -> float:
         """The node clock (ROS time; sim time with use_sim_time), seconds."""
-        return self.get_clock().now().nanoseconds * 1e-9
+        # Divided, not multiplied by 1e-9: ns / 1e9 is correctly rounded, as time_from_msg is,
+        # so a request stamp read back from a chunk compares equal to the time it was sent at.
+        return self.get_clock().now().nanoseconds / 1e9
 
     # -- parameters ------------------------------------------------------------------------------
     def _on_set_parameters(self, params: list[Parameter]) -> SetParametersResult:
@@ -381,6 +387,7 @@ class ExecutorNode(LifecycleNode):
             self._core = core
             self._deadlines = DeadlineTracker(s.runtime.tick_period_s, core.metrics)
             self._last_out = None
+            self._held = None
             self._accepted_seen = 0
             self._last_counts = {}
         g = self._tick_group
@@ -524,6 +531,9 @@ class ExecutorNode(LifecycleNode):
             response.message = 'not active: nothing is commanded, so there is nothing to hold'
             return response
         core.hold('hold service')
+        with self._lock:
+            # Shown in ExecutorStatus (mode HOLD) until a chunk observed after it is tracked.
+            self._held = (self._now(), 'holding: hold service called')
         self._cancel_goal()
         response.success = True
         response.message = 'holding; chunks observed from now on are served'
@@ -656,6 +666,15 @@ class ExecutorNode(LifecycleNode):
         latency = list(core.metrics.inference_latency_s)[-1:]
         estop = core.estopped
         mode = executor_mode(state, core.config.mode)
+        tracking = state == ExecutorState.TRACKING
+        with self._lock:
+            held = self._held
+            if held is not None and out is not None and out.time_s > held[0] and tracking:
+                self._held = None  # a chunk observed after the hold is being followed
+            held = self._held
+        if held is not None and not estop:
+            mode = ExecutorStatus.MODE_HOLD
+            last_fault = held[1]
         if stale_reason and not estop:
             mode = ExecutorStatus.MODE_HOLD
         self._status_pub.publish(
