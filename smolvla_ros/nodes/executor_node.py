@@ -700,7 +700,10 @@ class ExecutorNode(LifecycleNode):
             'bad_chunks': bad['chunk'],
             'bad_joint_states': bad['joint_state'],
             'last_fault': stale_reason or last_fault,
-            **{k: summary[k] for k in ('chunks_accepted', 'requests_sent', 'stalls')},
+            **{
+                k: summary[k]
+                for k in ('chunks_accepted', 'requests_sent', 'request_timeouts', 'stalls')
+            },
             'chunks_rejected': summary['chunks_rejected'],
             'clamps': summary['clamps'],
         }
@@ -727,6 +730,13 @@ class ExecutorNode(LifecycleNode):
             return 2, 'watchdog: no valid chunk for too long; holding'
         if state == ExecutorState.STARVED:
             return 1, 'starved: the queue ran empty; holding until the next chunk'
+        timeouts = int(summary.get('request_timeouts', 0))
+        if state == ExecutorState.STARTUP and timeouts:
+            # No chunk ever arrived and requests go unanswered: say so, not just 'startup'.
+            return 1, (
+                f'no chunk yet: {timeouts} chunk request(s) unanswered; holding (is a policy '
+                'node active and serving an instruction or goal?)'
+            )
         if grew:
             return 1, 'new ' + ', '.join(grew) + ' since the last status'
         return 0, str(state)

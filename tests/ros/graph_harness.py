@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import itertools
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
+import pytest
 from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.action import ActionClient
 from rclpy.parameter import Parameter
@@ -24,7 +25,11 @@ from sensor_msgs.msg import JointState
 from smolvla_interfaces.action import RunTask
 from smolvla_interfaces.msg import ActionChunk, ExecutorStatus, PolicyStatus
 from smolvla_ros.nodes import topics
-from smolvla_ros.nodes.conversions import joint_positions_from_msg, time_from_msg
+from smolvla_ros.nodes.conversions import (
+    ConversionError,
+    joint_positions_from_msg,
+    time_from_msg,
+)
 from smolvla_ros.nodes.executor_node import ExecutorNode
 from smolvla_ros.nodes.policy_node import PolicyNode
 from smolvla_ros.nodes.sim_node import SimNode
@@ -101,11 +106,11 @@ class Graph:
     def nodes(self) -> tuple[Any, ...]:
         return (self.sim, self.policy, self.executor, self.tester)
 
-    def up(self) -> None:
-        """Configure and activate policy and executor (in-process transitions)."""
+    def up(self, *nodes: Any) -> None:
+        """Configure and activate `nodes` (default: policy and executor), in-process."""
         from rclpy.lifecycle import TransitionCallbackReturn
 
-        for node in (self.policy, self.executor):
+        for node in nodes or (self.policy, self.executor):
             assert node.trigger_configure() == TransitionCallbackReturn.SUCCESS
             assert node.trigger_activate() == TransitionCallbackReturn.SUCCESS
         wait_until(self.policy._hold_client.service_is_ready, 20.0, 'the executor hold service')
@@ -120,11 +125,14 @@ class Graph:
     # -- observations --------------------------------------------------------------------------
     def positions(self, since_s: float = -np.inf) -> tuple[np.ndarray, np.ndarray]:
         """Stamps [s, sim time] and positions [rad] (n, 6) of the joint states since `since_s`."""
-        rows = [
-            (time_from_msg(m.header.stamp), joint_positions_from_msg(m, ARM))
-            for m in self.states.messages
-        ]
-        rows = [r for r in rows if r[0] >= since_s]
+        rows = []
+        for m in self.states.messages:
+            try:
+                row = (time_from_msg(m.header.stamp), joint_positions_from_msg(m, ARM))
+            except ConversionError:
+                continue  # a malformed state a fault test injected, not the simulator's
+            if row[0] >= since_s and np.all(np.isfinite(row[1])):
+                rows.append(row)
         if not rows:
             return np.zeros(0), np.zeros((0, len(ARM)))
         return np.array([r[0] for r in rows]), np.array([r[1] for r in rows])
@@ -188,3 +196,40 @@ def wall_sleep_until(cond: Callable[[], bool], timeout: float) -> bool:
             return True
         time.sleep(0.01)
     return cond()
+
+
+@pytest.fixture
+def graph_registry(make_node: Callable[..., Any]) -> Iterator[list[Graph]]:
+    """The graphs a test made; destroyed at teardown, after ``spin`` stopped its executor."""
+    made: list[Graph] = []
+    try:
+        yield made
+    finally:
+        for g in made:
+            g.close()
+
+
+@pytest.fixture
+def graph(
+    rclpy_context: Any,
+    make_node: Callable[..., Any],
+    graph_registry: list[Graph],
+    spin: Callable[..., Any],
+) -> Iterator[Callable[..., Graph]]:
+    """Factory: ``graph(policy=..., sim=..., executor=...)`` -> a Graph in this test's context.
+
+    Teardown order: this fixture first ends running goals (closes the policies: a goal left
+    running by a failed test would keep the executor from stopping), then ``spin`` stops the
+    executor, then ``graph_registry`` destroys the nodes.
+    """
+
+    def factory(**kw: Any) -> Graph:
+        g = Graph(rclpy_context, make_node, **kw)
+        graph_registry.append(g)
+        return g
+
+    try:
+        yield factory
+    finally:
+        for g in graph_registry:
+            g.policy.close()
