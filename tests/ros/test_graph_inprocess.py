@@ -53,7 +53,11 @@ def ckpt(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_smolvla_goal_moves_the_sim_arm_and_cancel_holds_it(graph, spin, ckpt):  # noqa: F811 (fixture)
-    g = graph(policy={'checkpoint': str(ckpt), 'max_frame_age_s': 0.5, 'max_state_age_s': 0.5})
+    # Half real time: in one process the simulator, the policy and the executor share one GIL.
+    g = graph(
+        policy={'checkpoint': str(ckpt), 'max_frame_age_s': 0.5, 'max_state_age_s': 0.5},
+        sim={'real_time_factor': 0.5},
+    )
     spin(*g.nodes)
     g.up()
     g.states.wait_for(5, timeout=30.0)
@@ -119,21 +123,23 @@ def test_smolvla_goal_moves_the_sim_arm_and_cancel_holds_it(graph, spin, ckpt): 
 
 
 def test_scripted_expert_completes_pick_and_place_through_the_graph(graph, spin):  # noqa: F811 (fixture)
-    # The expert uses no images: cameras at 1 Hz leave the CPU to physics and the loop; half
-    # real time leaves headroom on a loaded CPU (everything runs on the simulator's clock).
+    # The expert uses no images: cameras at 1 Hz leave the CPU to physics and the loop. The
+    # plan is open loop in time: when the shared GIL stalls the executor's ticks the arm lags
+    # it and the grasp can miss, so the simulator runs at 0.3 x real time here (the nodes run
+    # on its clock; across processes real time works, see test_graph_multiprocess.py).
     g = graph(
         policy={'policy': 'scripted', 'max_state_age_s': 0.5},
-        sim={'camera_rate_hz': 1.0, 'real_time_factor': 0.5},
+        sim={'camera_rate_hz': 1.0, 'real_time_factor': 0.3},
     )
     spin(*g.nodes)
     g.up()
     g.states.wait_for(5, timeout=30.0)
-    handle, _ = g.send_goal('put the cube in the bin', limit_s=40.0)
-    result = g.result(handle, timeout=150.0)  # 40 s of sim time at half real time + margin
+    handle, _ = g.send_goal('put the cube in the bin', limit_s=30.0)
+    result = g.result(handle, timeout=150.0)  # 30 s of sim time at 0.3 x real time + margin
     assert result.reason_code == RunTask.Result.REASON_SUCCEEDED and result.success, result
     # The plan lasts 6.8 s of simulated time: at 50 actions of 1/30 s per chunk, 5 or more.
     assert result.chunks_executed >= 5
-    assert result.elapsed_s < 40.0
+    assert result.elapsed_s < 30.0
     assert g.sim.sim.cube_in_bin()
     _, q_all = g.positions()
     assert_within_limits(q_all)
