@@ -237,6 +237,8 @@ class ExecutorNode(LifecycleNode):
         ``smolvla/estop``: latch the emergency stop (hold; reject chunks until reset).
         ``smolvla/reset_estop``: release it; the next tick re-anchors at the measured position.
         ``smolvla/hold``: drop the queue and hold; chunks observed after the hold are served.
+            ExecutorStatus shows mode HOLD (last_fault names the hold) until a chunk observed
+            after it is tracked.
     Parameters (SPECS; units in their descriptions): robot, mode*, g*, blending*,
         crossfade_s* [s], epsilon_rad* [rad], tick_rate_hz [Hz], request_timeout_s [s],
         watchdog_timeout_s [s], acceleration_limit_rad_s2 [rad/s^2], future_tolerance_s [s],
@@ -262,6 +264,8 @@ class ExecutorNode(LifecycleNode):
         self._state: tuple[np.ndarray, float] | None = None  # (positions rad, stamp s)
         self._pending_estop: str | None = None  # latched while inactive
         self._last_fault = ''
+        # (time s, reason) of the last hold service call until a later tick tracks a chunk.
+        self._held: tuple[float, str] | None = None
         self._bad = {'chunk': 0, 'joint_state': 0}
         self._stale_ticks = 0
         self._stale_reason = ''
@@ -387,6 +391,7 @@ class ExecutorNode(LifecycleNode):
             self._core = core
             self._deadlines = DeadlineTracker(s.runtime.tick_period_s, core.metrics)
             self._last_out = None
+            self._held = None
             self._accepted_seen = 0
             self._last_counts = {}
         g = self._tick_group
@@ -530,6 +535,9 @@ class ExecutorNode(LifecycleNode):
             response.message = 'not active: nothing is commanded, so there is nothing to hold'
             return response
         core.hold('hold service')
+        with self._lock:
+            # Shown in ExecutorStatus (mode HOLD) until a chunk observed after it is tracked.
+            self._held = (self._now(), 'holding: hold service called')
         self._cancel_goal()
         response.success = True
         response.message = 'holding; chunks observed from now on are served'
@@ -664,6 +672,15 @@ class ExecutorNode(LifecycleNode):
         mode = executor_mode(state, core.config.mode)
         if estop:  # latched now, even if no tick has run since (the tick's state lags)
             mode = ExecutorStatus.MODE_ESTOP
+        tracking = state == ExecutorState.TRACKING
+        with self._lock:
+            held = self._held
+            if held is not None and out is not None and out.time_s > held[0] and tracking:
+                self._held = None  # a chunk observed after the hold is being followed
+            held = self._held
+        if held is not None and not estop:
+            mode = ExecutorStatus.MODE_HOLD
+            last_fault = held[1]
         if stale_reason and not estop:
             mode = ExecutorStatus.MODE_HOLD
         self._status_pub.publish(
@@ -689,7 +706,10 @@ class ExecutorNode(LifecycleNode):
             'bad_chunks': bad['chunk'],
             'bad_joint_states': bad['joint_state'],
             'last_fault': stale_reason or last_fault,
-            **{k: summary[k] for k in ('chunks_accepted', 'requests_sent', 'stalls')},
+            **{
+                k: summary[k]
+                for k in ('chunks_accepted', 'requests_sent', 'request_timeouts', 'stalls')
+            },
             'chunks_rejected': summary['chunks_rejected'],
             'clamps': summary['clamps'],
         }
@@ -716,6 +736,13 @@ class ExecutorNode(LifecycleNode):
             return 2, 'watchdog: no valid chunk for too long; holding'
         if state == ExecutorState.STARVED:
             return 1, 'starved: the queue ran empty; holding until the next chunk'
+        timeouts = int(summary.get('request_timeouts', 0))
+        if state == ExecutorState.STARTUP and timeouts:
+            # No chunk ever arrived and requests go unanswered: say so, not just 'startup'.
+            return 1, (
+                f'no chunk yet: {timeouts} chunk request(s) unanswered; holding (is a policy '
+                'node active and serving an instruction or goal?)'
+            )
         if grew:
             return 1, 'new ' + ', '.join(grew) + ' since the last status'
         return 0, str(state)

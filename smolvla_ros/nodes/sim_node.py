@@ -293,7 +293,8 @@ class SimNode(Node):
             self._bin_pub.publish(pose_stamped_msg(bin_pos, 0.0, t, 'base_link'))
         # The simulator's success check (what run_episode scores, besides "was lifted": a cube
         # never starts in the bin, so reaching it means it was carried or pushed there).
-        success = self.sim.cube_in_bin()
+        # bool(): the message field needs a Python bool (numpy's np.True_ serialises as False).
+        success = bool(self.sim.cube_in_bin())
         if success != self._last_success or self._success_cadence.due(t):
             self._success_pub.publish(Bool(data=success))
             self._last_success = success

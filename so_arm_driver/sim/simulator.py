@@ -177,12 +177,13 @@ class Simulator:
         inside = bool(np.all(offset < task.bin_inner_size_m / 2))
         below_rim = pos[2] < task.bin_wall_height_m
         speed = np.linalg.norm(self.data.qvel[self._cube_dofadr : self._cube_dofadr + 3])
-        return inside and below_rim and speed < 0.05
+        # A Python bool, not numpy's: a np.bool_ handed to a ROS Bool message serialises wrong.
+        return bool(inside and below_rim and speed < 0.05)
 
     def cube_lifted(self, height_m: float = 0.03) -> bool:
         """True when the cube's bottom is more than ``height_m`` above the table."""
         pos, _ = self.cube_pose()
-        return pos[2] - self.config.task.cube_size_m / 2 > height_m
+        return bool(pos[2] - self.config.task.cube_size_m / 2 > height_m)
 
     # ------------------------------------------------------------------ cameras
     def render(self, slots: tuple[str, ...] = CAMERA_SLOTS) -> dict[str, np.ndarray]:
