@@ -26,14 +26,32 @@ echo "==> ruff check + format --check"
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
 
-echo "==> pytest"
-set +e
-.venv/bin/python -m pytest "$@"
-rc=$?
-set -e
-# pytest exits 5 when it collected no test: that is a broken suite, not a pass.
-if [ "$rc" -eq 5 ]; then
+echo "==> pytest (cores, model, driver, simulator, runner)"
+# The ROS node tests run afterwards, one pytest process per file: in production every node is a
+# process of its own, and the real-time node tests (a 30 Hz executor tick, the simulator pacing
+# /clock by the wall clock) missed their deadlines when they shared one long-lived process with
+# the model tests or with each other (observed in CI runs; the cause inside that process is not
+# pinned down). Extra arguments apply to every run.
+status=0
+ran_tests=0
+run_pytest() {
+  set +e
+  .venv/bin/python -m pytest "$@"
+  local rc=$?
+  set -e
+  # pytest exits 5 when it collected no test; only a suite where every run collected none is
+  # broken (a -k filter legitimately selects nothing in most files).
+  if [ "$rc" -eq 5 ]; then return 0; fi
+  ran_tests=1
+  if [ "$rc" -ne 0 ]; then status=$rc; fi
+}
+run_pytest --ignore=tests/ros "$@"
+echo "==> pytest (ROS 2 nodes against the real rclpy, one process per file)"
+for file in tests/ros/test_*.py; do
+  run_pytest "$file" "$@"
+done
+if [ "$ran_tests" -eq 0 ]; then
   echo "error: pytest collected no tests" >&2
   exit 1
 fi
-exit "$rc"
+exit "$status"

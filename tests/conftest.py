@@ -70,6 +70,11 @@ os.environ.setdefault('HF_HUB_OFFLINE', '1')
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption('--run-slow', action='store_true', help='run tests marked slow')
     parser.addoption(
+        '--run-realtime',
+        action='store_true',
+        help='run tests that need the host to keep wall-clock deadlines (marked realtime)',
+    )
+    parser.addoption(
         '--run-hardware', action='store_true', help='run tests that need a real arm (SO_ARM_PORT)'
     )
 
@@ -95,6 +100,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     reasons = {}
     if not config.getoption('--run-slow'):
         reasons['slow'] = 'slow test: pass --run-slow to run it'
+    if not config.getoption('--run-realtime'):
+        reasons['realtime'] = (
+            'needs a host that keeps wall-clock deadlines: pass --run-realtime on a quiet machine'
+        )
     if not config.getoption('--run-hardware'):
         reasons['hardware'] = 'needs a real arm: pass --run-hardware and set SO_ARM_PORT'
     if any(item.get_closest_marker('ros') for item in items):

@@ -204,6 +204,7 @@ def _change(node, change, get, tid: int) -> bool:
     return False
 
 
+@pytest.mark.realtime
 def test_commands_follow_the_chunks_and_requests_and_status_are_published(
     executor_node, make_node, spin
 ):

@@ -52,6 +52,7 @@ def ckpt(tmp_path_factory: pytest.TempPathFactory) -> Path:
     )
 
 
+@pytest.mark.realtime
 def test_smolvla_goal_moves_the_sim_arm_and_cancel_holds_it(graph, spin, ckpt):  # noqa: F811 (fixture)
     # Half real time: in one process the simulator, the policy and the executor share one GIL.
     g = graph(
@@ -122,6 +123,7 @@ def test_smolvla_goal_moves_the_sim_arm_and_cancel_holds_it(graph, spin, ckpt): 
     assert_within_limits(q_all)
 
 
+@pytest.mark.realtime
 def test_scripted_expert_completes_pick_and_place_through_the_graph(graph, spin):  # noqa: F811 (fixture)
     # The expert uses no images: cameras at 1 Hz leave the CPU to physics and the loop. The
     # plan is open loop in time: when the shared GIL stalls the executor's ticks the arm lags

@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 from graph_harness import ARM, assert_within_limits
 from lifecycle_msgs.msg import State, Transition
 from lifecycle_msgs.srv import ChangeState, GetState
@@ -86,6 +87,7 @@ def _stop(procs: dict[str, subprocess.Popen]) -> dict[str, tuple[int, str]]:
     return out
 
 
+@pytest.mark.realtime
 def test_scripted_pick_and_place_across_processes(make_node, spin):
     procs = {
         'sim_node': _start(

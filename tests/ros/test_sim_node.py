@@ -137,6 +137,7 @@ def test_bad_command_is_reported_and_moves_nothing(rclpy_context, make_node, spi
         np.testing.assert_allclose(positions, HOME_POSE_RAD, atol=0.05)
 
 
+@pytest.mark.realtime
 def test_clock_cameras_and_camera_info(rclpy_context, make_node, spin):
     probe = make_node('probe')
     clock = collect(probe, Clock, topics.CLOCK, 10)
