@@ -96,7 +96,8 @@ ARGUMENTS: tuple[LaunchArgument, ...] = (
     LaunchArgument(
         'checkpoint', '',
         'SmolVLA checkpoint folder or hub repo id (local cache); the .npz file for policy '
-        'replay' + _FROM_CONFIG,
+        "replay ('' in config/ too: the pretrained SmolVLA if cached, else the checkpoint "
+        'shipped with the project)' + _FROM_CONFIG,
     ),
     LaunchArgument('device', '', "torch device of SmolVLA, e.g. cpu or cuda:0" + _FROM_CONFIG),
     LaunchArgument(

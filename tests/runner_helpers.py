@@ -20,6 +20,8 @@ def env_without_checkpoints(tmp_path: Path) -> dict[str, str]:
         HF_HUB_OFFLINE='1',
         # An empty Hugging Face cache: lerobot/smolvla_base cannot be had.
         HF_HOME=str(tmp_path / 'hf_home'),
+        # No shipped checkpoint either (checkpoints/smolvla_so101_sim/ once it ships).
+        SMOLVLA_SHIPPED_CHECKPOINT='',
     )
     return env
 

@@ -1,6 +1,7 @@
 """policy_node: the policy side of the ROS suite (a lifecycle node over PolicyWorker).
 
-Run: ``ros2 run smolvla_ros policy_node --ros-args -p checkpoint:=<folder or hub id>``, then
+Run: ``ros2 run smolvla_ros policy_node --ros-args -p checkpoint:=<folder or hub id>`` (no
+checkpoint: the pretrained SmolVLA if cached, else the one shipped with the project), then
 configure and activate it (``ros2 lifecycle set /policy_node configure`` / ``activate``).
 """
 
@@ -50,6 +51,7 @@ from smolvla_ros.nodes.params import (
     declare_parameters,
     validate_changes,
 )
+from smolvla_ros.policy.default_checkpoint import DEFAULT_CHECKPOINT
 from smolvla_ros.policy.serving import (
     POLICY_KINDS,
     UNITS_CHOICES,
@@ -57,6 +59,7 @@ from smolvla_ros.policy.serving import (
     RequestRefusedError,
     build_policy,
     parse_camera_map,
+    resolve_checkpoint,
     snapshot_for_request,
 )
 from smolvla_ros.policy.worker import PolicyWorker, WorkerClosedError, WorkerConfig
@@ -74,7 +77,12 @@ _LOG_THROTTLE_S = 1.0
 PARAMS: tuple[ParamSpec, ...] = (
     ParamSpec('policy', 'smolvla', 'what computes the chunks', choices=POLICY_KINDS),
     ParamSpec('joint_names', tuple(SO101.joint_names), 'the arm joints, chunk column order'),
-    ParamSpec('checkpoint', '', 'SmolVLA checkpoint folder or hub repo id (local cache)'),
+    ParamSpec(
+        'checkpoint',
+        '',
+        "SmolVLA checkpoint folder or hub repo id (local cache); '' = the pretrained "
+        'SmolVLA if cached, else the checkpoint shipped with the project',
+    ),
     ParamSpec('device', 'cpu', "torch device of SmolVLA ('cpu', 'cuda:0')"),
     ParamSpec('precision', 'fp32', "SmolVLA precision ('fp32', 'bf16', 'fp16', 'int8')"),
     ParamSpec(
@@ -109,19 +117,34 @@ class PolicyNodeConfig:
     max_state_age_s: float
     compressed_images: bool
     success_topic: str
+    # Which default checkpoint was chosen and why ('' when one was named), for the log.
+    checkpoint_note: str = ''
 
 
-def build_config(values: Mapping[str, Any]) -> PolicyNodeConfig:
+def build_config(values: Mapping[str, Any], *, choose_default: bool = True) -> PolicyNodeConfig:
     """The core configs from parameter values.
 
+    ``checkpoint: ''`` with ``policy: smolvla`` is resolved by
+    :func:`~smolvla_ros.policy.serving.resolve_checkpoint` (pretrained if cached, else the
+    shipped checkpoint); ``choose_default=False`` only validates the other values (at start,
+    before configure looks for files).
+
     Raises:
-        ValueError: a value or combination the cores refuse (the message names it).
+        ValueError: a value or combination the cores refuse (the message names it);
+            PolicyLoadError (a ValueError) when the default checkpoint is asked for and none is
+            here.
     """
     slots = tuple(s.strip() for s in str(values['required_slots']).split(',') if s.strip())
+    checkpoint, note = str(values['checkpoint']), ''
+    if values['policy'] == 'smolvla' and not checkpoint:
+        if choose_default:
+            checkpoint, note = resolve_checkpoint('smolvla', checkpoint)
+        else:
+            checkpoint = DEFAULT_CHECKPOINT  # validation only; configure chooses for real
     settings = PolicySettings(
         policy=values['policy'],
         joint_names=tuple(values['joint_names']),
-        checkpoint=values['checkpoint'],
+        checkpoint=checkpoint,
         device=values['device'],
         precision=values['precision'],
         units=values['units'],
@@ -139,6 +162,7 @@ def build_config(values: Mapping[str, Any]) -> PolicyNodeConfig:
         max_state_age_s=float(values['max_state_age_s']),
         compressed_images=bool(values['compressed_images']),
         success_topic=str(values['success_topic']),
+        checkpoint_note=note,
     )
 
 
@@ -205,7 +229,8 @@ class PolicyNode(LifecycleNode):
     def __init__(self, node_name: str = 'policy_node', **kwargs: Any) -> None:
         super().__init__(node_name, **kwargs)
         self._values = declare_parameters(self, PARAMS)
-        build_config(self._values)  # a bad YAML fails at start, naming the parameter
+        # A bad YAML fails at start, naming the parameter.
+        build_config(self._values, choose_default=False)
         self.add_on_set_parameters_callback(self._on_set_parameters)
         self._lock = threading.RLock()
         self._config: PolicyNodeConfig | None = None
@@ -282,6 +307,8 @@ class PolicyNode(LifecycleNode):
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
         try:
             config = build_config(current_values(self, PARAMS))
+            if config.checkpoint_note:
+                self.get_logger().info(config.checkpoint_note)
             if config.settings.policy == 'scripted':
                 self._subscribe_poses()
             policy = build_policy(config.settings, poses=self._poses)
@@ -375,8 +402,13 @@ class PolicyNode(LifecycleNode):
             self.destroy_subscription(sub)
 
     def _on_set_parameters(self, params: list[Any]) -> Any:
+        # Validation only: the default checkpoint is chosen at configure, not on every set.
         return validate_changes(
-            self, PARAMS, params, build_config, configured=self._config is not None
+            self,
+            PARAMS,
+            params,
+            lambda values: build_config(values, choose_default=False),
+            configured=self._config is not None,
         )
 
     # -- inputs -------------------------------------------------------------------------------

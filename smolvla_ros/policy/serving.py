@@ -5,6 +5,8 @@ Two pieces the policy node needs and that hold no ROS:
 * :class:`PolicySettings` + :func:`build_policy`: which policy to load (SmolVLA checkpoint,
   the simulator's scripted expert, or a replay file) and how, validated in ``__post_init__``,
   loaded in one call that raises :class:`PolicyLoadError` with a message naming what failed.
+* :func:`resolve_checkpoint`: an empty checkpoint means the default (pretrained SmolVLA if it is
+  here, else the checkpoint shipped with the project), chosen as the runner chooses.
 * :func:`snapshot_for_request`: turn a chunk request (id, observation stamp, must_go) and the
   latest measured joint state into the worker's :class:`ObservationSnapshot`, or refuse it with a
   named reason (:class:`RequestRefusedError`): nothing to serve yet, no joint state, or a joint
@@ -144,6 +146,34 @@ class PolicySettings:
         return {'smolvla': self.checkpoint, 'replay': self.replay_file}.get(
             self.policy, 'scripted'
         )
+
+
+def resolve_checkpoint(policy: str, checkpoint: str) -> tuple[str, str]:
+    """The checkpoint a node loads: ``checkpoint`` when given, else the default choice.
+
+    An empty ``checkpoint`` with ``policy == 'smolvla'`` means "the default": the pretrained
+    SmolVLA when it is available locally (folder or Hugging Face cache; nothing is downloaded),
+    else the checkpoint shipped with the project
+    (:func:`smolvla_ros.policy.default_checkpoint.choose_default_checkpoint`, the runner's
+    choice too).
+
+    Returns:
+        (checkpoint to load, a line saying what was chosen and why; '' when nothing was chosen).
+
+    Raises:
+        PolicyLoadError: the default was asked for and neither checkpoint is here (the message
+            names what was looked for and the parameter to set).
+    """
+    if policy != 'smolvla' or checkpoint:
+        return checkpoint, ''
+    from smolvla_ros.policy.default_checkpoint import choose_default_checkpoint
+
+    choice = choose_default_checkpoint(download=False)
+    if choice.checkpoint is None:
+        raise PolicyLoadError(
+            f'{choice.message}; set the checkpoint parameter to a SmolVLA checkpoint folder'
+        )
+    return choice.checkpoint, choice.message
 
 
 def build_policy(

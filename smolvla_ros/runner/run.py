@@ -35,6 +35,13 @@ from typing import Any
 import numpy as np
 
 from smolvla_ros.pipeline import PipelineConfig, SimPipeline
+
+# DEFAULT_CHECKPOINT / SHIPPED_CHECKPOINT: re-exported (the runner's public names since #15).
+from smolvla_ros.policy.default_checkpoint import (
+    DEFAULT_CHECKPOINT,
+    SHIPPED_CHECKPOINT,
+    choose_default_checkpoint,
+)
 from smolvla_ros.policy.protocol import Policy
 from smolvla_ros.runner.artifacts.bag import BagError, BagWriter, check_bag_support
 from smolvla_ros.runner.artifacts.metrics import METRICS_FORMAT, stats_s, write_metrics
@@ -45,11 +52,6 @@ from smolvla_ros.runtime.config import ObservationFilterConfig, RuntimeConfig
 
 log = logging.getLogger(__name__)
 
-# The pretrained checkpoint tried when --checkpoint is not given.
-DEFAULT_CHECKPOINT = 'lerobot/smolvla_base'
-# A SmolVLA checkpoint shipped with the project (trained on the simulator's demonstrations);
-# used when the default cannot be had. The runner looks for it; none ships yet.
-SHIPPED_CHECKPOINT = Path(__file__).resolve().parents[2] / 'checkpoints' / 'smolvla_so101_sim'
 RANDOM_BANNER = (
     'RANDOM WEIGHTS: no SmolVLA checkpoint could be loaded, so this run uses a randomly '
     'initialised SmolVLA; its actions are meaningless'
@@ -218,9 +220,11 @@ def load_policy(
 
     SmolVLA without ``--checkpoint``: ``lerobot/smolvla_base`` from a local folder or the
     Hugging Face cache (downloaded unless ``HF_HUB_OFFLINE`` is set); when that cannot be had,
-    say why, then try the checkpoint shipped with the project, and last a random-initialised
-    SmolVLA of ``opts.random_size`` with :data:`RANDOM_BANNER`. An explicit ``--checkpoint``
-    never falls back: asking for one model and silently getting another would mislead.
+    say why, then try the checkpoint shipped with the project (the choice is
+    :func:`smolvla_ros.policy.default_checkpoint.choose_default_checkpoint`, shared with the
+    policy node), and last a random-initialised SmolVLA of ``opts.random_size`` with
+    :data:`RANDOM_BANNER`. An explicit ``--checkpoint`` never falls back: asking for one model
+    and silently getting another would mislead.
     ``calibration``: the real arm's (LeRobot units of a checkpoint); None: the simulator's
     virtual calibration. ``sim``: the simulator (the scripted expert needs it), or None.
 
@@ -253,24 +257,26 @@ def load_policy(
         except errors as e:
             raise RunnerError(f'--checkpoint {opts.checkpoint}: {e}') from e
         return PolicyChoice(policy, 'smolvla', opts.checkpoint)
-    notes: list[str] = []
-    try:
-        policy = _load_checkpoint(DEFAULT_CHECKPOINT, opts, joint_names, calibration, say)
-        return PolicyChoice(policy, 'smolvla', DEFAULT_CHECKPOINT)
-    except errors as e:
-        notes.append(f'{DEFAULT_CHECKPOINT} is not available: {e}')
-        say(f'No SmolVLA checkpoint: {notes[-1]}')
-    if SHIPPED_CHECKPOINT.is_dir():
+    # The same choice as the policy node's (default_checkpoint.py); a candidate that is there
+    # but fails to load is excluded and the choice asked again for the next one.
+    failed: list[str] = []
+    load_notes: list[str] = []
+    while True:
+        default = choose_default_checkpoint(download=True, exclude=failed)
+        notes = list(default.notes)
+        if default.checkpoint is None:
+            say(default.message)
+            break
         try:
-            policy = _load_checkpoint(str(SHIPPED_CHECKPOINT), opts, joint_names, calibration, say)
-            say(f'Falling back to the checkpoint shipped with the project: {SHIPPED_CHECKPOINT}')
-            return PolicyChoice(policy, 'smolvla', str(SHIPPED_CHECKPOINT), notes=notes)
+            policy = _load_checkpoint(default.checkpoint, opts, joint_names, calibration, say)
         except errors as e:
-            notes.append(f'the shipped checkpoint {SHIPPED_CHECKPOINT} failed to load: {e}')
-            say(notes[-1])
-    else:
-        notes.append(f'no checkpoint ships with the project (looked for {SHIPPED_CHECKPOINT})')
-        say(notes[-1].capitalize())
+            failed.append(default.checkpoint)
+            load_notes.append(f'{default.checkpoint} failed to load: {e}')
+            say(load_notes[-1])
+            continue
+        say(default.message)
+        return PolicyChoice(policy, 'smolvla', default.checkpoint, notes=[*notes, *load_notes])
+    notes = [*notes, *load_notes]
     from smolvla_ros.policy.random_smolvla import build_random_smolvla
 
     say(f'Building a random-initialised {opts.random_size} SmolVLA (nothing is downloaded)...')
@@ -343,7 +349,7 @@ class _Recorder:
         t0_s: float,
         slots: tuple[str, ...],
         video: VideoWriter,
-        bag: BagWriter,
+        bag: BagWriter | None,
         display: Display,
         image_hw: tuple[int, int],
         instruction: str,
@@ -386,13 +392,14 @@ class _Recorder:
         self.queue.append(int(out.queue_length))
         self.commands.append(np.asarray(out.command_rad, dtype=np.float64))
         self.measured.append(measured)
-        self.bag.joint_state(t, measured)
-        self.bag.joint_command(t, out.command_rad)
         chunks = self.pipeline.chunks
-        for chunk in chunks[self.n_chunks :]:
-            self.bag.action_chunk(
-                t, replace(chunk, observation_time_s=self.run_time(chunk.observation_time_s))
-            )
+        if self.bag is not None:
+            self.bag.joint_state(t, measured)
+            self.bag.joint_command(t, out.command_rad)
+            for chunk in chunks[self.n_chunks :]:
+                self.bag.action_chunk(
+                    t, replace(chunk, observation_time_s=self.run_time(chunk.observation_time_s))
+                )
         self.n_chunks = len(chunks)
         stats = self.display.stats
         stats.time_s = t - self.offset
@@ -418,7 +425,8 @@ class _Recorder:
                 continue
             new = True
             self.last_frame_t[slot] = frame.capture_time_s
-            self._media(self.bag.image, slot, self.run_time(frame.capture_time_s), frame.rgb)
+            if self.bag is not None:
+                self._media(self.bag.image, slot, self.run_time(frame.capture_time_s), frame.rgb)
         # At most VIDEO_FPS frames a second (the simulator renders exactly that often).
         if not new or t - self.last_video_t < 1.0 / VIDEO_FPS - 1e-6:
             return

@@ -73,11 +73,22 @@ def write_metrics(path: Path, metrics: Mapping[str, Any]) -> Path:
     missing = [f for f in METRICS_FIELDS if f not in metrics]
     if missing:
         raise ValueError(f'metrics lack the field(s) {missing}; nothing written')
+    return write_json(path, metrics)
+
+
+def write_json(path: Path, data: Mapping[str, Any]) -> Path:
+    """Write ``data`` as indented JSON to ``path`` atomically (a temporary file in the same
+    folder, then a rename: a reader never sees half a file); NaN/inf become null, numpy values
+    and paths plain JSON.
+
+    Raises:
+        OSError: the folder cannot be written (nothing is left behind).
+    """
     path = Path(path)
     fd, tmp = tempfile.mkstemp(prefix='.metrics-', suffix='.json', dir=path.parent)
     try:
         with os.fdopen(fd, 'w', encoding='utf-8') as f:
-            json.dump(_jsonable(dict(metrics)), f, indent=2, allow_nan=False)
+            json.dump(_jsonable(dict(data)), f, indent=2, allow_nan=False)
             f.write('\n')
         os.chmod(tmp, 0o644)  # mkstemp makes it private; a run's files are for sharing
         os.replace(tmp, path)
@@ -87,4 +98,4 @@ def write_metrics(path: Path, metrics: Mapping[str, Any]) -> Path:
     return path
 
 
-__all__ = ['METRICS_FIELDS', 'METRICS_FORMAT', 'stats_s', 'write_metrics']
+__all__ = ['METRICS_FIELDS', 'METRICS_FORMAT', 'stats_s', 'write_json', 'write_metrics']
