@@ -100,6 +100,9 @@ setup(
         *data_files_of('config', ('*.yaml', '*.json')),
         *data_files_of('urdf', ('*.urdf', '*.xacro', '*.xml', '*.yaml')),
         *data_files_of('rviz', ('*.rviz',)),
+        # The shipped SmolVLA checkpoint (when present): smolvla_ros.policy.default_checkpoint
+        # looks for it under share/smolvla_ros/checkpoints/ in an installed package.
+        *data_files_of('checkpoints', ('*.json', '*.safetensors', '*.md')),
     ],
     zip_safe=False,
     entry_points={

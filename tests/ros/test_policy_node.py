@@ -274,6 +274,35 @@ def test_missing_camera_is_refused_with_the_reason(policy_node, make_node, spin,
     assert tester.state() == State.PRIMARY_STATE_ACTIVE
 
 
+@pytest.fixture
+def no_pretrained(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    """No pretrained SmolVLA here (an empty Hugging Face cache) and none shipped."""
+    import huggingface_hub.constants
+
+    empty = tmp_path / 'hf_cache'
+    empty.mkdir()
+    monkeypatch.setattr(huggingface_hub.constants, 'HF_HUB_CACHE', str(empty))
+    monkeypatch.setenv('SMOLVLA_SHIPPED_CHECKPOINT', '')
+    return monkeypatch
+
+
+def test_no_checkpoint_configures_the_shipped_one(
+    policy_node, make_node, spin, ckpt, no_pretrained
+):
+    """checkpoint '' (the config's default) with no pretrained SmolVLA cached: configure loads
+    the checkpoint shipped with the project (here the test's, via SMOLVLA_SHIPPED_CHECKPOINT)
+    and the status names it; with none shipped, configure fails naming the parameter."""
+    node = policy_node()
+    tester = GraphSide(make_node('tester'), node)
+    spin(node, tester.node)
+    assert not tester.transition(Transition.TRANSITION_CONFIGURE)
+    tester.wait_status('the no-checkpoint fault', lambda m: 'checkpoint parameter' in m.fault)
+    no_pretrained.setenv('SMOLVLA_SHIPPED_CHECKPOINT', str(ckpt))
+    tester.bring_up()
+    status = tester.wait_status('an idle status', lambda m: m.mode == PolicyStatus.MODE_IDLE)
+    assert status.checkpoint == str(ckpt)
+
+
 def test_failed_configure_leaves_node_unconfigured_and_alive(
     policy_node, make_node, spin, ckpt, tmp_path
 ):
