@@ -461,6 +461,17 @@ def run_episode(
     }
 
 
+def _episode_line(ep: dict[str, Any]) -> str:
+    """One line per finished episode for the terminal."""
+    if ep['place_success']:
+        outcome = f'placed in {ep["time_to_success_s"]:.2f} s'
+    else:
+        outcome = 'grasped, not placed' if ep['grasp_success'] else 'failed'
+    if not ep['complete']:
+        outcome += ' (interrupted)'
+    return f'{ep["mode"]:5s} seed {ep["seed"]}: {outcome} ({ep["wall_time_s"]:.1f} s wall)'
+
+
 def _resolve_checkpoint(opts: EvalOptions, say: Callable[[str], None]) -> EvalOptions:
     """Fill in the default checkpoint (pretrained, else shipped): an evaluation never falls
     back to random weights, whose success rate means nothing."""
@@ -541,19 +552,7 @@ def evaluate(opts: EvalOptions, console: Any) -> tuple[int, dict[str, Any]]:
                     ep['episode'] = k
                     episodes.append(ep)
                     successes += int(ep['place_success'])
-                    tts = ep['time_to_success_s']
-                    say(
-                        f'{mode:5s} seed {seed}: '
-                        + (
-                            'placed'
-                            if ep['place_success']
-                            else 'grasped'
-                            if ep['grasp_success']
-                            else 'failed'
-                        )
-                        + ('' if tts is None else f' in {tts:.2f} s')
-                        + f' ({ep["wall_time_s"]:.1f} s wall)'
-                    )
+                    say(_episode_line(ep))
                     if interrupt.requested:
                         interrupted = True
                         break
