@@ -116,6 +116,7 @@ setup(
             'policy_node = smolvla_ros.nodes.policy_node:main',
             'executor_node = smolvla_ros.nodes.executor_node:main',
             'smolvla-run = smolvla_ros.runner.cli:main',
+            'smolvla-record = smolvla_ros.record.cli:main',
         ],
     },
 )
