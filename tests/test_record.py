@@ -200,3 +200,76 @@ def test_ctrl_c_keeps_saved_episodes_and_exits_130(tmp_path: Path) -> None:
         assert ds.episode_frames(CAMERAS[0], ep).shape == (b - a, SIZE, SIZE, 3)
     assert not (out / '.staging').exists()
     assert len(list((out / 'data/chunk-000').iterdir())) == ds.num_episodes
+
+
+def test_record_with_a_smolvla_checkpoint(tmp_path: Path) -> None:
+    """--policy smolvla goes through the runner's load_policy: a micro checkpoint whose action
+    std is 0 always predicts its action mean (LeRobot degrees), so the recorded actions must
+    settle on exactly that mean."""
+    from smolvla_checkpoints import make_checkpoint
+
+    target_deg = [10.0, -20.0, 15.0, 30.0, 5.0, 40.0]  # gripper: 40 on 0..100
+    names = [f'{j}.pos' for j in JOINTS]
+    ckpt = make_checkpoint(
+        tmp_path / 'ckpt',
+        state_stats={'mean': [0.0] * 6, 'std': [50.0] * 6},
+        action_stats={'mean': target_deg, 'std': [0.0] * 6},
+        state_names=names,
+        action_names=names,
+        units='degrees',
+        fps=30,
+        chunk_size=10,
+    )
+    out = tmp_path / 'ds'
+    argv = [str(out), '--policy', 'smolvla', '--checkpoint', str(ckpt), '--no-progress']
+    assert main([*argv, '--image-size', str(SIZE), '--max-seconds', '3', '--failed', 'keep']) == 0
+    ds = LeRobotDataset(out)
+    assert ds.num_episodes == 1 and ds.episodes['success'] == [False]
+    action = ds.table()['action']
+    assert action.shape == (90, 6)
+    # Degrees -> ticks -> radians (the executor) -> ticks -> degrees: within one tick.
+    tol = np.array([TICK_DEG] * 5 + [TICK_GRIP]) + 1e-4
+    assert (np.abs(action[-1] - target_deg) < tol).all(), action[-1]
+
+
+def test_leader_arm_drives_the_recording(tmp_path: Path) -> None:
+    """--leader PORT: an SO-101 leader on the emulated Feetech bus (a pty speaking the servo
+    protocol) is read every tick; the simulated arm follows it. The leader's calibration puts
+    each joint's zero at the middle of its range, so a shaft `d` ticks from there is `d` ticks
+    of the simulator's virtual servo too: `d` * 360/4095 LeRobot degrees."""
+    from so_arm_driver.calibration import MotorCalibration, save_calibration
+    from so_arm_driver.emulator import so_arm_emulator
+    from so_arm_driver.tables import Register, encode_sign_magnitude
+
+    ranges = [(1000, 3000), (900, 3100), (1000, 3000), (1100, 2900), (0, 4094), (2000, 3000)]
+    offsets_ticks = [150, -120, 90, 60, -80, 0]  # leader shaft, ticks from each range middle
+    cal = {j: MotorCalibration(k + 1, 0, 0, *ranges[k]) for k, j in enumerate(JOINTS)}
+    path = save_calibration(cal, tmp_path / 'leader.json')
+    with so_arm_emulator('so101') as emu:
+        for k, c in enumerate(cal.values()):
+            servo = emu.servo(c.id)
+            servo.set(Register.HOMING_OFFSET, encode_sign_magnitude(0, 11))
+            servo.set(Register.MIN_POSITION_LIMIT, c.range_min)
+            servo.set(Register.MAX_POSITION_LIMIT, c.range_max)
+            servo.actual_ticks = (c.range_min + c.range_max) // 2 + offsets_ticks[k]
+        out = tmp_path / 'ds'
+        argv = [str(out), '--leader', emu.port, '--leader-calibration', str(path)]
+        args = ['--image-size', str(SIZE), '--max-seconds', '4', '--failed', 'keep']
+        assert main([*argv, *args, '--no-progress']) == 0
+        assert all(emu.servo(i).get(Register.TORQUE_ENABLE) == 0 for i in range(1, 7))
+    ds = LeRobotDataset(out)
+    assert ds.num_episodes == 1 and ds.num_frames == 120
+    action = ds.table()['action']
+    want = np.array(offsets_ticks[:5], dtype=float) * TICK_DEG
+    # Leader and virtual servo share the tick grid: equal to float32 rounding once the arm
+    # has come from its home pose (wrist_roll 2.8 rad away, under the executor's soft start).
+    np.testing.assert_allclose(action[-1, :5], want, atol=1e-3)
+    # Gripper: URDF zero is virtual tick 2047 on the 1933..3185 scale.
+    np.testing.assert_allclose(action[-1, 5], (2047 - 1933) / (3185 - 1933) * 100, atol=1e-3)
+
+
+def test_leader_port_that_does_not_exist_exits_2(tmp_path: Path) -> None:
+    """Fault: --leader names a port with nothing on it -> Expected: exit 2, nothing written."""
+    out = tmp_path / 'ds'
+    assert main([str(out), '--leader', str(tmp_path / 'no-tty'), '--no-progress']) == 2
+    assert not out.exists()

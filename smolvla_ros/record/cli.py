@@ -6,7 +6,8 @@ Examples::
     smolvla-record datasets/eval --policy smolvla --checkpoint ckpt/ --seed-start 100000
     smolvla-record datasets/short --episodes 5 --failed keep --max-seconds 8
 
-Exit codes: 0 done; 2 bad options or a policy that cannot be loaded (nothing written);
+Exit codes: 0 done; 1 fewer successful episodes than asked (with --failed drop) or a
+write error; 2 bad options or a policy that cannot be loaded (nothing written);
 130 Ctrl-C (the episode in progress is discarded, the saved ones form a valid dataset).
 """
 
@@ -17,6 +18,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from smolvla_model.errors import DatasetError
 from smolvla_ros.record.record import RecordError, RecordOptions, record
 
 
@@ -66,6 +68,16 @@ def build_parser() -> argparse.ArgumentParser:
         help='failed episodes: drop them (default) or keep them with success=False',
     )
     p.add_argument(
+        '--leader',
+        metavar='PORT',
+        help='teleoperate: an SO-101 leader arm on this Feetech bus port drives the simulator',
+    )
+    p.add_argument(
+        '--leader-calibration',
+        type=Path,
+        help="the leader's LeRobot calibration file (default: LeRobot's location for 'leader')",
+    )
+    p.add_argument(
         '--max-attempts',
         type=int,
         default=None,
@@ -93,6 +105,8 @@ def parse_options(argv: Sequence[str] | None) -> RecordOptions:
             failed=args.failed,
             device=args.device,
             max_attempts=args.max_attempts,
+            leader_port=args.leader,
+            leader_calibration=args.leader_calibration,
             progress=not args.no_progress,
         )
     except RecordError as e:
@@ -111,6 +125,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except RecordError as e:
         print(f'smolvla-record: error: {e}', file=sys.stderr)
         return 2
+    except DatasetError as e:  # writing failed; the episodes saved before stay valid
+        print(f'smolvla-record: dataset error: {e}', file=sys.stderr)
+        return 1
     n = len(report.attempts)
     per_ep = report.wall_time_s / max(n, 1)
     print(

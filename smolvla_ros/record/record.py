@@ -23,6 +23,7 @@ the episode in progress and ends with the saved ones intact.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import signal
 import threading
@@ -62,7 +63,8 @@ class RecordOptions:
         episodes: how many episodes to save (>= 1); failed ones dropped do not count.
         seed_start: episode attempt k uses scene seed ``seed_start + k`` (held-out evaluation
             uses seeds >= 100000, so keep recordings below that).
-        policy: 'scripted' (the simulator's expert) or 'smolvla' (needs ``checkpoint``).
+        policy: 'scripted' (the simulator's expert) or 'smolvla' (needs ``checkpoint``);
+            ignored with ``leader_port``.
         checkpoint: SmolVLA checkpoint folder for ``policy='smolvla'``.
         task: the instruction stored with every frame.
         fps: dataset frame rate and control rate [Hz]; must divide 600.
@@ -73,6 +75,10 @@ class RecordOptions:
         max_attempts: with failed='drop', stop after this many attempts even if fewer
             episodes succeeded (None: 3 x episodes + 10).
         device: where SmolVLA runs ('cpu', 'cuda').
+        leader_port: serial port of an SO-101 leader arm (Feetech bus) that drives the
+            simulated arm instead of a policy (teleoperation).
+        leader_calibration: the leader's LeRobot calibration file (None: LeRobot's default
+            location for robot id 'leader').
         progress: show a progress bar (stderr).
     """
 
@@ -89,6 +95,8 @@ class RecordOptions:
     failed: str = 'drop'
     max_attempts: int | None = None
     device: str = 'cpu'
+    leader_port: str | None = None
+    leader_calibration: Path | None = None
     progress: bool = True
 
     def __post_init__(self) -> None:
@@ -98,6 +106,8 @@ class RecordOptions:
             raise RecordError(f'--seed-start must be >= 0, got {self.seed_start}')
         if self.policy not in ('scripted', 'smolvla'):
             raise RecordError(f"--policy must be 'scripted' or 'smolvla', got {self.policy!r}")
+        if self.leader_port is not None and (self.policy != 'scripted' or self.checkpoint):
+            raise RecordError('--leader drives the arm itself; do not combine it with --policy')
         if self.policy == 'smolvla' and not self.checkpoint:
             raise RecordError('--policy smolvla needs --checkpoint PATH')
         if not self.task.strip():
@@ -219,6 +229,30 @@ class _Interrupt:
             signal.signal(signal.SIGINT, self._previous)
 
 
+def _open_leader(opts: RecordOptions, joint_names: tuple[str, ...]) -> Any:
+    """Connect the leader arm (torque stays off); RecordError when it cannot be used."""
+    from so_arm_driver.errors import SoArmError
+    from so_arm_driver.follower import ArmConfig, SoLeader
+
+    try:
+        config = ArmConfig(
+            port=str(opts.leader_port),
+            robot='so101',
+            robot_id='leader',
+            calibration_path=opts.leader_calibration,
+        )
+        leader = SoLeader(config)
+        leader.connect()
+    except (SoArmError, ValueError, OSError) as e:
+        raise RecordError(f'--leader {opts.leader_port}: {e}') from e
+    if tuple(leader.joint_names) != joint_names:
+        leader.close()
+        raise RecordError(
+            f'--leader: joints {leader.joint_names} differ from the simulator {joint_names}'
+        )
+    return leader
+
+
 def _load_policy(opts: RecordOptions, sim: Any, joint_names: tuple[str, ...]) -> Any:
     from smolvla_ros.runner.run import RunnerError, RunOptions, load_policy
 
@@ -229,7 +263,7 @@ def _load_policy(opts: RecordOptions, sim: Any, joint_names: tuple[str, ...]) ->
         rate_hz=float(opts.fps),
         device=opts.device,
         seed=opts.seed_start,
-        units='degrees' if opts.policy == 'smolvla' else None,
+        units=None,  # a checkpoint's own units (config.json), else LeRobot's degrees
     )
     try:
         return load_policy(run_opts, sim, joint_names, lambda msg: None).policy
@@ -271,10 +305,17 @@ def record(
     max_attempts = opts.max_attempts or (
         opts.episodes if opts.failed == 'keep' else 3 * opts.episodes + 10
     )
-    with SimArm(config=sim_config) as arm:
+    with SimArm(config=sim_config) as arm, contextlib.ExitStack() as cleanup:
         joint_names = tuple(arm.joint_names)
         arm.sim.reset(opts.seed_start)
-        policy = _load_policy(opts, arm.sim, joint_names)
+        if opts.leader_port is not None:
+            from smolvla_ros.record.leader import LeaderPolicy
+
+            leader = _open_leader(opts, joint_names)
+            cleanup.callback(leader.close)
+            policy: Any = LeaderPolicy(leader, 1.0 / opts.fps)
+        else:
+            policy = _load_policy(opts, arm.sim, joint_names)
         # One conversion path: the action space that feeds LeRobot-unit checkpoints.
         space = ActionSpace(joint_names, ModelUnits.DEGREES, calibration=virtual_calibration())
         writer = LeRobotDatasetWriter.create(
@@ -284,39 +325,33 @@ def record(
             features=dataset_features(joint_names, opts.image_size),
             extra_info=units_info(joint_names),
         )
+        cleanup.callback(writer.close)
         bar = _progress(opts)
-        try:
-            with interrupt or _Interrupt() as intr:
-                for k in range(max_attempts):
-                    if report.saved >= opts.episodes or intr.requested:
-                        break
-                    attempt = _episode(
-                        opts, arm, policy, space, writer, seed=opts.seed_start + k, intr=intr
+        if bar is not None:
+            cleanup.callback(bar.close)
+        with interrupt or _Interrupt() as intr:
+            for k in range(max_attempts):
+                if report.saved >= opts.episodes or intr.requested:
+                    break
+                attempt = _episode(
+                    opts, arm, policy, space, writer, seed=opts.seed_start + k, intr=intr
+                )
+                if attempt is None:  # interrupted mid-episode: discarded
+                    report.interrupted = True
+                    break
+                report.attempts.append(attempt)
+                if bar is not None:
+                    bar.update(int(attempt.saved_as is not None))
+                    bar.set_postfix(
+                        attempts=len(report.attempts),
+                        success=sum(a.success for a in report.attempts),
                     )
-                    if attempt is None:  # interrupted mid-episode: discarded
-                        report.interrupted = True
-                        break
-                    report.attempts.append(attempt)
-                    if bar is not None:
-                        bar.update(int(attempt.saved_as is not None))
-                        bar.set_postfix(
-                            attempts=len(report.attempts),
-                            success=sum(a.success for a in report.attempts),
-                        )
-                    say(
-                        f'episode seed {attempt.seed}: {attempt.frames} frames, '
-                        f'{"success" if attempt.success else "failed"}, '
-                        + (
-                            f'saved as {attempt.saved_as}'
-                            if attempt.saved_as is not None
-                            else 'dropped'
-                        )
-                    )
-                report.interrupted = report.interrupted or intr.requested
-        finally:
-            if bar is not None:
-                bar.close()
-            writer.close()
+                saved = 'dropped' if attempt.saved_as is None else f'saved as {attempt.saved_as}'
+                say(
+                    f'episode seed {attempt.seed}: {attempt.frames} frames, '
+                    f'{"success" if attempt.success else "failed"}, {saved}'
+                )
+            report.interrupted = report.interrupted or intr.requested
     report.wall_time_s = time.perf_counter() - wall0
     return report
 
@@ -350,7 +385,7 @@ def _episode(
         camera_slots=slots,
         # The expert's "latency" is a few ms of planning; fixing it at 0 makes a recording
         # depend on its seed only. SmolVLA's measured latency is part of what it would face.
-        latency_s=0.0 if opts.policy == 'scripted' else None,
+        latency_s=None if opts.policy == 'smolvla' and opts.leader_port is None else 0.0,
         max_frame_age_s=2.0 / opts.fps,
     )
     pipeline = SimPipeline(arm, policy, instruction=opts.task, config=config)
