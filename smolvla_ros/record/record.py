@@ -26,6 +26,7 @@ from __future__ import annotations
 import contextlib
 import math
 import signal
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -347,10 +348,15 @@ def record(
                         success=sum(a.success for a in report.attempts),
                     )
                 saved = 'dropped' if attempt.saved_as is None else f'saved as {attempt.saved_as}'
-                say(
+                # Through the bar's writer so that the message does not tear the bar.
+                msg = (
                     f'episode seed {attempt.seed}: {attempt.frames} frames, '
                     f'{"success" if attempt.success else "failed"}, {saved}'
                 )
+                if bar is None:
+                    say(msg)
+                else:
+                    bar.write(msg, file=sys.stderr)
             report.interrupted = report.interrupted or intr.requested
     report.wall_time_s = time.perf_counter() - wall0
     return report
@@ -361,7 +367,7 @@ def _progress(opts: RecordOptions) -> Any:
         return None
     from tqdm import tqdm
 
-    return tqdm(total=opts.episodes, desc='recording', unit='episode')
+    return tqdm(total=opts.episodes, desc='recording', unit='episode', file=sys.stderr)
 
 
 def _episode(
