@@ -47,6 +47,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument('--checkpoint', help='SmolVLA checkpoint folder (with --policy smolvla)')
     p.add_argument('--device', default='cpu', help='SmolVLA device (cpu, cuda)')
     p.add_argument(
+        '--latency',
+        type=float,
+        default=None,
+        help='SmolVLA: fixed chunk latency in seconds instead of the measured inference time',
+    )
+    p.add_argument(
         '--task',
         default='pick up the red cube and place it in the bin',
         help='instruction stored with every frame',
@@ -105,6 +111,7 @@ def parse_options(argv: Sequence[str] | None) -> RecordOptions:
             failed=args.failed,
             device=args.device,
             max_attempts=args.max_attempts,
+            latency_s=args.latency,
             leader_port=args.leader,
             leader_calibration=args.leader_calibration,
             progress=not args.no_progress,

@@ -76,6 +76,9 @@ class RecordOptions:
         max_attempts: with failed='drop', stop after this many attempts even if fewer
             episodes succeeded (None: 3 x episodes + 10).
         device: where SmolVLA runs ('cpu', 'cuda').
+        latency_s: SmolVLA's chunk latency on simulated time [s]: None measures each
+            inference's wall time (what this computer would impose on a real arm); a number
+            makes recordings reproducible. The scripted expert and a leader always use 0.
         leader_port: serial port of an SO-101 leader arm (Feetech bus) that drives the
             simulated arm instead of a policy (teleoperation).
         leader_calibration: the leader's LeRobot calibration file (None: LeRobot's default
@@ -96,6 +99,7 @@ class RecordOptions:
     failed: str = 'drop'
     max_attempts: int | None = None
     device: str = 'cpu'
+    latency_s: float | None = None
     leader_port: str | None = None
     leader_calibration: Path | None = None
     progress: bool = True
@@ -126,6 +130,10 @@ class RecordOptions:
             raise RecordError(f'--max-seconds must be > 0, got {self.max_seconds}')
         if not (math.isfinite(self.settle_s) and self.settle_s >= 0):
             raise RecordError(f'settle_s must be >= 0, got {self.settle_s}')
+        if self.latency_s is not None and not (
+            math.isfinite(self.latency_s) and self.latency_s >= 0
+        ):
+            raise RecordError(f'--latency must be >= 0 seconds, got {self.latency_s}')
         if self.failed not in ('drop', 'keep'):
             raise RecordError(f"--failed must be 'drop' or 'keep', got {self.failed!r}")
         if self.max_attempts is not None and self.max_attempts < self.episodes:
@@ -391,7 +399,9 @@ def _episode(
         camera_slots=slots,
         # The expert's "latency" is a few ms of planning; fixing it at 0 makes a recording
         # depend on its seed only. SmolVLA's measured latency is part of what it would face.
-        latency_s=None if opts.policy == 'smolvla' and opts.leader_port is None else 0.0,
+        latency_s=(
+            opts.latency_s if opts.policy == 'smolvla' and opts.leader_port is None else 0.0
+        ),
         max_frame_age_s=2.0 / opts.fps,
     )
     pipeline = SimPipeline(arm, policy, instruction=opts.task, config=config)
