@@ -201,7 +201,7 @@ def dataset_features(joint_names: tuple[str, ...], image_size: int) -> dict[str,
     return features
 
 
-def units_info(joint_names: tuple[str, ...]) -> dict[str, Any]:
+def units_info() -> dict[str, Any]:
     """The top-level info.json 'units' entry: LeRobot's loader keeps unknown keys, and the
     project's action space reads 'degrees' from it when a checkpoint trained on this data
     carries it on."""
@@ -332,7 +332,7 @@ def record(
             fps=opts.fps,
             robot_type=ROBOT_TYPE,
             features=dataset_features(joint_names, opts.image_size),
-            extra_info=units_info(joint_names),
+            extra_info=units_info(),
         )
         cleanup.callback(writer.close)
         bar = _progress(opts)
