@@ -114,6 +114,7 @@ setup(
             'policy_node = smolvla_ros.nodes.policy_node:main',
             'executor_node = smolvla_ros.nodes.executor_node:main',
             'smolvla-run = smolvla_ros.runner.cli:main',
+            'smolvla-train = smolvla_model.train.cli:main',
         ],
     },
 )
