@@ -42,6 +42,8 @@ EXTRAS = {
     'camera': ['opencv-python-headless>=4.8'],
     # The standalone runner (smolvla-run): live display, plots, video overlay text, the MCAP bag.
     'runner': ['rich>=13', 'matplotlib>=3.8', 'pillow>=10', 'rosbags>=0.10'],
+    # LeRobot v3.0 datasets (smolvla-record, training): parquet tables and MP4 (AV1) videos.
+    'dataset': ['pyarrow>=15', 'av>=12', 'tqdm>=4.60'],
     # Tests, lint, benchmarks' plots, and the ROS 2 message definitions used by the node tests.
     'dev': [
         'pytest>=8',
@@ -78,7 +80,7 @@ EXTRAS = {
     ],
 }
 EXTRAS['all'] = sorted(
-    {d for n in ('model', 'sim', 'hardware', 'camera', 'runner') for d in EXTRAS[n]}
+    {d for n in ('model', 'sim', 'hardware', 'camera', 'runner', 'dataset') for d in EXTRAS[n]}
 )
 
 setup(
@@ -114,6 +116,7 @@ setup(
             'policy_node = smolvla_ros.nodes.policy_node:main',
             'executor_node = smolvla_ros.nodes.executor_node:main',
             'smolvla-run = smolvla_ros.runner.cli:main',
+            'smolvla-record = smolvla_ros.record.cli:main',
             'smolvla-train = smolvla_model.train.cli:main',
         ],
     },

@@ -31,3 +31,8 @@ class TrainingError(SmolVLAError, ValueError):
 class InputError(SmolVLAError, ValueError):
     """An input file or array is unusable: unreadable, wrong shape, wrong type or non-finite
     values (names the input and what was expected)."""
+
+
+class DatasetError(SmolVLAError):
+    """A dataset folder is missing, corrupt or unsupported, or a frame/episode given to the writer
+    is unusable (names the file or the input and what to do)."""
