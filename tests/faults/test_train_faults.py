@@ -72,7 +72,8 @@ def test_image_size_not_a_multiple_of_the_patch_grid(dataset: Path, tmp_path: Pa
     size; no output folder."""
     out = tmp_path / 'run'
     before = tree_state(dataset)
-    with pytest.raises(TrainingError, match=r'image size 100 is not a multiple of 32 .*; use e\.g\. 96'):
+    match = r'image size 100 is not a multiple of 32 .*; use e\.g\. 96'
+    with pytest.raises(TrainingError, match=match):
         train(_settings(dataset, out, image_size=100))
     assert not out.exists() and tree_state(dataset) == before
 
