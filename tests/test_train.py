@@ -263,3 +263,32 @@ def test_batches_pad_action_chunks_past_the_episode_end(dataset: Path) -> None:
     np.testing.assert_array_equal(batch.actions[1, :24], action1)
     assert batch.images['observation.images.top'].shape == (2, 64, 64, 3)
     assert batch.instructions == [TASK, TASK]
+
+
+def test_bf16_checkpoint_loads_as_the_rounded_fp32_weights(dataset: Path, tmp_path: Path) -> None:
+    from safetensors import safe_open
+
+    from smolvla_model.loading import load_model
+
+    out = tmp_path / 'bf16'
+    train(
+        TrainSettings(
+            dataset=str(dataset),
+            output=str(out),
+            size='tiny',
+            steps=1,
+            batch_size=2,
+            save_dtype='bf16',
+            num_threads=1,
+            progress=False,
+        )
+    )
+    folder = out / 'checkpoints' / '000001' / 'pretrained_model'
+    with safe_open(str(folder / 'model.safetensors'), 'pt') as f:
+        dtypes = {f.get_slice(k).get_dtype() for k in f.keys()}  # noqa: SIM118
+    assert dtypes == {'BF16'}
+    model = load_model(folder).model
+    stored = _weights(folder)
+    for name, param in model.state_dict().items():
+        assert param.dtype == torch.float32
+        torch.testing.assert_close(param, stored[name].to(torch.float32), rtol=0, atol=0)

@@ -359,7 +359,10 @@ def _save_pretrained(built: _Built, pre: Any, config_dict: dict, folder: Path, d
     extra = None
     if dtype == 'bf16':
         # Every weight in bf16: half the bytes; the loader casts back to the model's dtype.
-        extra = {k: v.detach().to(torch.bfloat16) for k, v in built.model.state_dict().items()}
+        extra = {
+            k: v.detach().to(torch.bfloat16).contiguous()
+            for k, v in built.model.state_dict().items()
+        }
     save_checkpoint(built.model, config_dict, folder, extra_tensors=extra)
     pre.save_pretrained(folder)
     _write_backbone(built, folder / BACKBONE_DIRNAME)
