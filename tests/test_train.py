@@ -265,13 +265,15 @@ def test_batches_pad_action_chunks_past_the_episode_end(dataset: Path) -> None:
     assert batch.instructions == [TASK, TASK]
 
 
-def test_bf16_checkpoint_loads_as_the_rounded_fp32_weights(dataset: Path, tmp_path: Path) -> None:
+def test_bf16_checkpoint_with_lr_override_loads_as_the_rounded_weights(
+    dataset: Path, tmp_path: Path
+) -> None:
     from safetensors import safe_open
 
     from smolvla_model.loading import load_model
 
     out = tmp_path / 'bf16'
-    train(
+    result = train(
         TrainSettings(
             dataset=str(dataset),
             output=str(out),
@@ -279,6 +281,7 @@ def test_bf16_checkpoint_loads_as_the_rounded_fp32_weights(dataset: Path, tmp_pa
             steps=1,
             batch_size=2,
             save_dtype='bf16',
+            lr=3e-4,
             num_threads=1,
             progress=False,
         )
@@ -287,6 +290,10 @@ def test_bf16_checkpoint_loads_as_the_rounded_fp32_weights(dataset: Path, tmp_pa
     with safe_open(str(folder / 'model.safetensors'), 'pt') as f:
         dtypes = {f.get_slice(k).get_dtype() for k in f.keys()}  # noqa: SIM118
     assert dtypes == {'BF16'}
+    config = json.loads((folder / 'config.json').read_text())
+    assert config['optimizer_lr'] == 3e-4  # the --lr override travels with the checkpoint
+    # One step: no warmup (int(1000 * 1 / 30000) = 0), cosine at progress 0 -> the peak.
+    assert result.lrs == [pytest.approx(3e-4, rel=1e-12)]
     model = load_model(folder).model
     stored = _weights(folder)
     for name, param in model.state_dict().items():

@@ -56,6 +56,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help='weight dtype in checkpoints (default fp32)',
     )
+    p.add_argument(
+        '--lr',
+        type=float,
+        default=None,
+        help="peak learning rate (default: LeRobot's SmolVLA preset, 1e-4)",
+    )
     p.add_argument('--no-progress', action='store_true', help='no progress bars')
     return p
 
@@ -79,6 +85,7 @@ def settings_from_args(args: argparse.Namespace) -> object:
         'augment': False if args.no_augment else None,
         'units': args.units,
         'save_dtype': args.save_dtype,
+        'lr': args.lr,
     }
     base: dict = {}
     if args.resume:

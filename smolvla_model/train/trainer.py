@@ -64,6 +64,7 @@ _RUN_DEFINING = (
     'augment',
     'units',
     'save_dtype',
+    'lr',
 )
 
 
@@ -87,6 +88,8 @@ class TrainSettings:
         units: the joint units written into config.json (e.g. 'degrees'); default: the dataset's
             ``units`` in info.json, else 'degrees' for SO-100/SO-101 datasets (LeRobot's units).
         save_dtype: 'fp32' or 'bf16' weights in the checkpoints (loading casts back).
+        lr: peak learning rate replacing the preset's 1e-4 (the warmup-cosine shape and the
+            2.5e-6 floor stay); None keeps the preset (or the resumed run's).
         resume: continue the run in ``output`` from ``checkpoints/last``.
         progress: show tqdm bars.
     """
@@ -104,6 +107,7 @@ class TrainSettings:
     augment: bool = True
     units: str | None = None
     save_dtype: str = 'fp32'
+    lr: float | None = None
     resume: bool = False
     progress: bool = True
 
@@ -134,6 +138,13 @@ class TrainSettings:
             raise TrainingError(
                 f'save_dtype must be one of {SAVE_DTYPES}, got {self.save_dtype!r}'
             )
+        if self.lr is not None and (
+            isinstance(self.lr, bool)
+            or not isinstance(self.lr, (int, float))
+            or not 0 < self.lr < 1
+            or not math.isfinite(self.lr)
+        ):
+            raise TrainingError(f'lr must be a number in (0, 1), e.g. 1e-4, got {self.lr!r}')
 
     def to_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -469,6 +480,8 @@ def train(settings: TrainSettings) -> TrainResult:
         _dataset_dims(ds)
         built = _scratch_model(settings, ds)
     config = built.config
+    if settings.lr is not None and resume_from is None:
+        config.optimizer_lr = float(settings.lr)  # saved in config.json, so resume keeps it
     if settings.num_threads is not None:
         torch.set_num_threads(settings.num_threads)
     image = int(config.resize_imgs_with_padding[1])

@@ -54,12 +54,14 @@ def _settings(dataset: Path, out: Path, **kw: object) -> TrainSettings:
         ('save_every', 0, 'save_every must be an integer >= 1'),
         ('num_threads', 0, 'num_threads must be an integer >= 1'),
         ('size', 'huge', 'size must be one of'),
+        ('lr', 0.0, r'lr must be a number in \(0, 1\)'),
+        ('lr', float('nan'), r'lr must be a number in \(0, 1\)'),
     ],
 )
 def test_bad_numbers_are_refused(
     dataset: Path, tmp_path: Path, option: str, value: object, match: str
 ) -> None:
-    """Fault: steps/batch/save-every/threads out of range or unknown size -> Expected:
+    """Fault: steps/batch/save-every/threads/lr out of range or unknown size -> Expected:
     TrainingError naming the option; no output folder."""
     out = tmp_path / 'run'
     with pytest.raises(TrainingError, match=match):
