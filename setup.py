@@ -121,6 +121,7 @@ setup(
             'smolvla-run = smolvla_ros.runner.cli:main',
             'smolvla-eval = smolvla_ros.runner.evaluate:main',
             'smolvla-record = smolvla_ros.record.cli:main',
+            'smolvla-train = smolvla_model.train.cli:main',
         ],
     },
 )

@@ -23,6 +23,11 @@ class HubResolutionError(SmolVLAError, FileNotFoundError):
     """A local folder or Hugging Face repo id could not be resolved to files on disk."""
 
 
+class TrainingError(SmolVLAError, ValueError):
+    """A training run cannot start or resume: bad settings, an output folder in the way, a
+    dataset that does not fit the model (names what was wrong and what to do)."""
+
+
 class InputError(SmolVLAError, ValueError):
     """An input file or array is unusable: unreadable, wrong shape, wrong type or non-finite
     values (names the input and what was expected)."""

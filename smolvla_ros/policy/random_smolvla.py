@@ -18,66 +18,24 @@ full    smolvla_base's layout (450 M parameters; 403 M materialised, the unused 
 
 All sizes: three cameras (top, wrist, side), 6 joints in radians, 10 Euler steps, the language
 padded to its 48-token budget (so the cost does not depend on the instruction). The instruction
-goes through a byte-level stand-in tokenizer built here (the SmolVLM2 tokenizer cannot be
-downloaded); with fixed-length padding it changes token ids, not the amount of work.
+goes through the byte-level stand-in tokenizer of ``smolvla_model.sizes`` (the SmolVLM2
+tokenizer cannot be downloaded); with fixed-length padding it changes token ids, not the amount
+of work. The architectures come from that module's size table.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from smolvla_model.sizes import backbone_dict, layers_kept, stand_in_tokenizer
 from smolvla_ros.policy.protocol import Policy
 
+# The sizes offered here (the size table itself, with 'sim' for training, is
+# smolvla_model.sizes).
 MODEL_SIZES: tuple[str, ...] = ('tiny', 'small', 'full')
 MODEL_SLOTS: tuple[str, ...] = ('top', 'wrist', 'side')
 # Euler steps per chunk: smolvla_base's default.
 NUM_STEPS = 10
-
-
-def _backbone_dict(size: str) -> dict[str, Any]:
-    from smolvla_model.config import smolvlm2_500m_backbone_dict
-
-    if size == 'full':
-        return smolvlm2_500m_backbone_dict()
-    if size == 'tiny':
-        text = dict(hidden_size=64, intermediate_size=128, num_hidden_layers=8)
-        text.update(num_attention_heads=4, num_key_value_heads=2, head_dim=16, vocab_size=1024)
-        vision = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2)
-        vision.update(num_attention_heads=2, image_size=64)
-        scale = 2
-    else:  # small
-        text = dict(hidden_size=384, intermediate_size=1024, num_hidden_layers=16)
-        text.update(num_attention_heads=6, num_key_value_heads=2, head_dim=64, vocab_size=4096)
-        vision = dict(hidden_size=384, intermediate_size=1536, num_hidden_layers=6)
-        vision.update(num_attention_heads=6, image_size=256)
-        scale = 4
-    raw = smolvlm2_500m_backbone_dict()
-    raw['text_config'].update(text)
-    raw['vision_config'].update(vision)
-    raw['vocab_size'] = text['vocab_size']
-    raw['image_token_id'] = text['vocab_size'] - 1
-    raw['scale_factor'] = scale
-    raw['torch_dtype'] = raw['text_config']['torch_dtype'] = 'float32'
-    return raw
-
-
-def _layers_kept(size: str) -> int:
-    return {'tiny': 4, 'small': 8, 'full': 16}[size]
-
-
-def stand_in_tokenizer() -> Any:
-    """A byte-level tokenizer (one token per UTF-8 byte, ids 0..255, pad id 256) as a transformers
-    tokenizer, built in memory; see the module docstring for why it is enough here."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers
-    from transformers import PreTrainedTokenizerFast
-
-    alphabet = pre_tokenizers.ByteLevel.alphabet()
-    vocab = {ch: i for i, ch in enumerate(sorted(alphabet))}
-    vocab['<pad>'] = len(vocab)
-    tok = Tokenizer(models.BPE(vocab=vocab, merges=[]))
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tok.decoder = decoders.ByteLevel()
-    return PreTrainedTokenizerFast(tokenizer_object=tok, pad_token='<pad>')
 
 
 def build_random_smolvla(
@@ -113,7 +71,7 @@ def build_random_smolvla(
     from smolvla_ros.action_space import action_space_for_policy
     from smolvla_ros.policy.smolvla import SmolVLAChunkPolicy
 
-    raw = _backbone_dict(size)
+    raw = backbone_dict(size)
     image = int(raw['vision_config']['image_size'])
     features: dict[str, Any] = {
         f'observation.images.{s}': {'type': 'VISUAL', 'shape': [3, image, image]}
@@ -127,7 +85,7 @@ def build_random_smolvla(
         n_action_steps=chunk_size,
         resize_imgs_with_padding=(image, image),
         num_steps=NUM_STEPS,
-        num_vlm_layers=_layers_kept(size),
+        num_vlm_layers=layers_kept(size),
         pad_language_to='max_length',
     )
     model = build_model(

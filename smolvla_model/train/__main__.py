@@ -1,0 +1,5 @@
+import sys
+
+from smolvla_model.train.cli import main
+
+sys.exit(main())
