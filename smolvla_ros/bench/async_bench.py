@@ -35,11 +35,12 @@ from smolvla_ros.runtime.clock import Clock, MonotonicClock, SimClock
 from smolvla_ros.runtime.config import BLEND_MODES, RuntimeConfig
 from smolvla_ros.runtime.executor import ChunkExecutor
 from smolvla_ros.runtime.loop import FixedRateLoop
+from smolvla_ros.tasks import SIM_TASK
 
 MODES: tuple[str, ...] = ('async', 'sync', 'latency_free')
 SWEEP_G: tuple[float, ...] = (0.0, 0.3, 0.5, 0.7, 0.9)
 # What a language-conditioned model is asked to do (the oracle ignores it).
-INSTRUCTION = 'put the cube in the bin'
+INSTRUCTION = SIM_TASK
 # Frame rate of the model's cameras (simulator renders or synthetic frames), Hz.
 DEFAULT_CAMERA_FPS = 15.0
 

@@ -36,6 +36,7 @@ from smolvla_ros.policy.random_smolvla import (  # noqa: F401
     build_random_smolvla,
     stand_in_tokenizer,
 )
+from smolvla_ros.tasks import SIM_TASK
 
 # What the benchmark says wherever it shows figures from this mode.
 LATENCY_NOTE = (
@@ -92,7 +93,7 @@ def warm_up(policy: Policy, joint_names: tuple[str, ...] | None = None) -> float
     source = SyntheticFrameSource(tuple(policy.required_slots), lambda: 0.0, 1.0)
     frames = {f.slot: f for f in source.read()} if policy.required_slots else {}
     t0 = time.perf_counter()
-    policy.predict(PolicyInput(snap, frames, 'put the cube in the bin'))
+    policy.predict(PolicyInput(snap, frames, SIM_TASK))
     return time.perf_counter() - t0
 
 

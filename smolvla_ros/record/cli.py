@@ -20,6 +20,7 @@ from pathlib import Path
 
 from smolvla_model.errors import DatasetError
 from smolvla_ros.record.record import RecordError, RecordOptions, record
+from smolvla_ros.tasks import SIM_TASK
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -54,7 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         '--task',
-        default='pick up the red cube and place it in the bin',
+        default=SIM_TASK,
         help='instruction stored with every frame',
     )
     p.add_argument('--fps', type=int, default=30, help='frame and control rate, Hz (default 30)')

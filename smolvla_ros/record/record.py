@@ -39,6 +39,7 @@ import numpy as np
 from smolvla_model.datasets import LeRobotDatasetWriter
 from smolvla_ros.action_space import ActionSpace, ModelUnits, virtual_calibration
 from smolvla_ros.pipeline import PipelineConfig, SimPipeline
+from smolvla_ros.tasks import SIM_TASK
 
 # The three camera slots of the simulator and their dataset features (LeRobot's image keys).
 CAMERA_SLOTS = ('top', 'wrist', 'side')
@@ -91,7 +92,7 @@ class RecordOptions:
     seed_start: int = 0
     policy: str = 'scripted'
     checkpoint: str | None = None
-    task: str = 'pick up the red cube and place it in the bin'
+    task: str = SIM_TASK
     fps: int = 30
     image_size: int = 128
     max_seconds: float = 20.0

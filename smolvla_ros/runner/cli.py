@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import NoReturn
 
 from smolvla_ros.runner.run import DEFAULT_CHECKPOINT, RunnerError, RunOptions
+from smolvla_ros.tasks import SIM_TASK
 
 PROG = 'smolvla-run'
 POLICIES = ('smolvla', 'scripted', 'replay')
@@ -68,7 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
         default='full',
         help=f'size of the random SmolVLA used when no checkpoint can be had: {", ".join(SIZES)}',
     )
-    p.add_argument('--instruction', default='put the cube in the bin', help='the task in words')
+    p.add_argument('--instruction', default=SIM_TASK, help='the task in words')
     p.add_argument('--mode', default='async', help="'async' (default) or 'sync'")
     p.add_argument('--g', type=float, default=0.7, help='request threshold, 0..1 (0.7)')
     p.add_argument(

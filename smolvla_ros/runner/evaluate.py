@@ -62,6 +62,7 @@ from smolvla_ros.runner.run import (
     _run_folder,
     load_policy,
 )
+from smolvla_ros.tasks import SIM_TASK
 
 PROG = 'smolvla-eval'
 EVAL_FORMAT = 'smolvla-eval/1'
@@ -108,7 +109,7 @@ class EvalOptions:
     output: Path = Path('runs')
     latency_s: float | None = None
     json_path: Path | None = None
-    instruction: str = 'put the cube in the bin'
+    instruction: str = SIM_TASK
     image_size: tuple[int, int] = (256, 256)
     device: str = 'cpu'
     precision: str = 'fp32'
@@ -173,7 +174,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="'measured' (default: each chunk's wall time on this CPU) or fixed seconds",
     )
     p.add_argument('--json', help='write the JSON here (default: eval.json in the folder)')
-    p.add_argument('--instruction', default='put the cube in the bin', help='the task in words')
+    p.add_argument('--instruction', default=SIM_TASK, help='the task in words')
     p.add_argument(
         '--image-size', default='256x256', help='camera render size WIDTHxHEIGHT px (256x256)'
     )

@@ -49,6 +49,7 @@ from smolvla_ros.runner.artifacts.plots import plot_joints, plot_latency, plot_q
 from smolvla_ros.runner.artifacts.video import VideoWriter, compose
 from smolvla_ros.runner.display import Display
 from smolvla_ros.runtime.config import ObservationFilterConfig, RuntimeConfig
+from smolvla_ros.tasks import SIM_TASK
 
 log = logging.getLogger(__name__)
 
@@ -119,7 +120,7 @@ class RunOptions:
     checkpoint: str | None = None
     replay_file: Path | None = None
     random_size: str = 'full'
-    instruction: str = 'put the cube in the bin'
+    instruction: str = SIM_TASK
     mode: str = 'async'
     g: float = 0.7
     epsilon_rad: float = 0.05
