@@ -163,6 +163,15 @@ def transition(node: Any, target: str, transition_id: int, timeout: float = 120.
         raise RuntimeError(f'{target}: lifecycle transition {transition_id} failed (see its log)')
 
 
+def _stop_spinning(spinner: Any, thread: threading.Thread) -> None:
+    """Shut the executor down and join its thread; on a loaded host a running callback can
+    take seconds to return, hence the generous wait."""
+    spinner.shutdown(timeout_sec=30.0)
+    thread.join(timeout=30.0)
+    if thread.is_alive():
+        print('warning: the executor thread did not stop within 30 s', file=sys.stderr)
+
+
 def _copy(series: Any) -> list[Any]:
     """A list copy of a deque another thread appends to (retry if it changed meanwhile)."""
     for _ in range(100):
@@ -206,11 +215,8 @@ def run_jitter_worker(
     from rclpy.parameter import Parameter
 
     from smolvla_interfaces.srv import SetInstruction
-    from smolvla_ros.bench import host_load
-    from smolvla_ros.bench.tick_jitter import jitter_summary, lateness_summary
     from smolvla_ros.nodes import topics
     from smolvla_ros.nodes.executor_node import ExecutorNode
-    from smolvla_ros.nodes.executors import make_executor
     from smolvla_ros.nodes.policy_node import PolicyNode
 
     ok = TransitionCallbackReturn.SUCCESS
@@ -225,18 +231,17 @@ def run_jitter_worker(
         ]
     )
     helper = rclpy.create_node('bench_jitter_helper')
-    spinner = make_executor()
-    spinner.add_node(executor)
-    spinner.add_node(helper)
+    nodes = [executor, helper]
     policy = None
     procs: dict[str, subprocess.Popen] = {}
     if condition == 'same_process':
         params = _policy_params(checkpoint)
         policy = PolicyNode(parameter_overrides=[Parameter(k, value=v) for k, v in params.items()])
-        spinner.add_node(policy)
-    thread = threading.Thread(target=spinner.spin, name='bench-executor', daemon=True)
-    thread.start()
+        nodes.append(policy)
     out: dict[str, Any] = {'condition': condition, 'rates': {}}
+    # One executor per rate, stopped before the executor node's deactivate/cleanup: entities
+    # destroyed while another thread waits on them crash rclpy's wait set (InvalidHandle).
+    spinning = _spin(nodes)
     try:
         if condition == 'other_process':
             procs['policy_node'] = start_node('policy_node', _policy_params(checkpoint))
@@ -252,58 +257,85 @@ def run_jitter_worker(
             if not answer.success:
                 raise RuntimeError(f'set_instruction refused: {answer.message}')
         for rate in rates:
-            executor.set_parameters([Parameter('tick_rate_hz', value=float(rate))])
-            if executor.trigger_configure() != ok or executor.trigger_activate() != ok:
-                raise RuntimeError(f'executor_node did not configure/activate at {rate} Hz')
-            core = executor._core  # the core's own records are the measurement
-            m = core.metrics
-            wait_until(lambda m=m: m.ticks > 0, 60.0, 'the first executor tick (is sim_node up?)')
-            if condition != 'baseline':
-                wait_until(
-                    lambda m=m: m.chunks_accepted > 0, 120.0, 'the first chunk from the policy'
-                )
-            time.sleep(warmup_s)
-            n_late = len(m.tick_jitter_s)
-            chunks0, cpu0 = m.chunks_accepted, host_load.snapshot()
-            t0 = executor._now()
-            time.sleep(duration_s)
-            t1, cpu1 = executor._now(), host_load.snapshot()
-            chunks = m.chunks_accepted - chunks0
-            times = [t for t, _ in _copy(m.queue_history) if t0 <= t <= t1]
-            late = _copy(m.tick_jitter_s)[n_late:]
-            # Every chunk since activation: one inference can outlast the window.
-            inference = sorted(_copy(m.inference_latency_s))
-            load = host_load.usage_between(cpu0, cpu1)
-            summary = m.summary()
-            row = {
-                **jitter_summary(times, 1.0 / rate),
-                **lateness_summary(late),
-                'chunks_in_window': chunks,
-                'inference_latency_median_s': inference[len(inference) // 2]
-                if inference
-                else None,
-                'sim_s': t1 - t0,
-                'wall_s': load['wall_s'],
-                'worker_cpu_fraction': load['process_cpu_s'] / load['wall_s'],
-                'host_busy_other_s': load['host_busy_other_s'],
-                'host_steal_s': load['host_steal_s'],
-                'stalls_total': summary['stalls'],
-                'overruns_total': summary['overruns'],
-            }
-            out['rates'][str(rate)] = row
+            if spinning is None:
+                spinning = _spin(nodes)
+            out['rates'][str(rate)] = _measure_rate(
+                executor, rate, duration_s, warmup_s, wait_chunk=condition != 'baseline'
+            )
+            _stop_spinning(*spinning)
+            spinning = None
             executor.trigger_deactivate()
             executor.trigger_cleanup()
     finally:
+        if spinning is not None:
+            _stop_spinning(*spinning)
+        out['processes'] = stop_nodes(procs)
         if policy is not None:
             policy.close()
-        out['processes'] = stop_nodes(procs)
-        spinner.shutdown(timeout_sec=5.0)
-        thread.join(timeout=5.0)
-        for node in (executor, policy, helper):
-            if node is not None:
+        if spinning is None or not spinning[1].is_alive():  # never destroy what is waited on
+            for node in nodes:
                 node.destroy_node()
         rclpy.try_shutdown()
     return out
+
+
+def _spin(nodes: list[Any]) -> tuple[Any, threading.Thread]:
+    """A ``make_executor`` executor spinning ``nodes`` on a background thread."""
+    from smolvla_ros.nodes.executors import make_executor
+
+    spinner = make_executor()
+    for node in nodes:
+        spinner.add_node(node)
+    thread = threading.Thread(target=spinner.spin, name='bench-executor', daemon=True)
+    thread.start()
+    return spinner, thread
+
+
+def _measure_rate(
+    executor: Any, rate: float, duration_s: float, warmup_s: float, wait_chunk: bool
+) -> dict[str, Any]:
+    """Configure and activate the executor node at ``rate`` Hz (in-process transitions), wait
+    for its first tick (and first chunk), then measure ``duration_s`` seconds of ticks."""
+    from rclpy.lifecycle import TransitionCallbackReturn
+    from rclpy.parameter import Parameter
+
+    from smolvla_ros.bench import host_load
+    from smolvla_ros.bench.tick_jitter import jitter_summary, lateness_summary
+
+    ok = TransitionCallbackReturn.SUCCESS
+    executor.set_parameters([Parameter('tick_rate_hz', value=float(rate))])
+    if executor.trigger_configure() != ok or executor.trigger_activate() != ok:
+        raise RuntimeError(f'executor_node did not configure/activate at {rate} Hz')
+    m = executor._core.metrics  # the core's own records are the measurement
+    wait_until(lambda: m.ticks > 0, 60.0, 'the first executor tick (is sim_node up?)')
+    if wait_chunk:
+        wait_until(lambda: m.chunks_accepted > 0, 120.0, 'the first chunk from the policy')
+    time.sleep(warmup_s)
+    n_late = len(m.tick_jitter_s)
+    chunks0, cpu0 = m.chunks_accepted, host_load.snapshot()
+    t0 = executor._now()
+    time.sleep(duration_s)
+    t1, cpu1 = executor._now(), host_load.snapshot()
+    chunks = m.chunks_accepted - chunks0
+    times = [t for t, _ in _copy(m.queue_history) if t0 <= t <= t1]
+    late = _copy(m.tick_jitter_s)[n_late:]
+    # Every chunk since activation: one inference can outlast the window.
+    inference = sorted(_copy(m.inference_latency_s))
+    load = host_load.usage_between(cpu0, cpu1)
+    summary = m.summary()
+    return {
+        **jitter_summary(times, 1.0 / rate),
+        **lateness_summary(late),
+        'chunks_in_window': chunks,
+        'inference_latency_median_s': inference[len(inference) // 2] if inference else None,
+        'sim_s': t1 - t0,
+        'wall_s': load['wall_s'],
+        'worker_cpu_fraction': load['process_cpu_s'] / load['wall_s'],
+        'host_busy_other_s': load['host_busy_other_s'],
+        'host_steal_s': load['host_steal_s'],
+        'stalls_total': summary['stalls'],
+        'overruns_total': summary['overruns'],
+    }
 
 
 # -- (d) throughput ------------------------------------------------------------------------------
@@ -403,10 +435,10 @@ def run_graph_worker(time_limit_s: float) -> dict[str, Any]:
             'host_steal_s': load['host_steal_s'],
         }
     finally:
-        spinner.shutdown(timeout_sec=5.0)
-        thread.join(timeout=5.0)
-        run_task.destroy()
-        node.destroy_node()
+        _stop_spinning(spinner, thread)
+        if not thread.is_alive():  # never destroy what an executor still waits on
+            run_task.destroy()
+            node.destroy_node()
         rclpy.try_shutdown()
         out['processes'] = stop_nodes(procs)
     return _derived(out)
@@ -584,6 +616,16 @@ def print_tables(results: dict[str, Any]) -> None:
             )
 
 
+def _worker_exit(out: dict[str, Any]) -> None:
+    """Print a worker's JSON and end the process at once. A policy inference still running on
+    the worker's daemon thread (PolicyWorker.close gives up after 5 s on a loaded host) would
+    abort the interpreter's normal exit inside torch ('terminate called without an active
+    exception'); everything the worker owns is already closed and its figures are written."""
+    print(json.dumps(out), flush=True)
+    sys.stderr.flush()
+    os._exit(0)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--role', choices=('main', 'jitter', 'graph'), default='main')
@@ -624,11 +666,9 @@ def main(argv: list[str] | None = None) -> int:
         if a.condition != 'baseline' and not a.checkpoint:
             parser.error('--checkpoint is required for the policy conditions')
         out = run_jitter_worker(a.condition, a.rates, a.duration, a.warmup, a.checkpoint)
-        print(json.dumps(out))
-        return 0
+        _worker_exit(out)
     if a.role == 'graph':
-        print(json.dumps(run_graph_worker(a.time_limit)))
-        return 0
+        _worker_exit(run_graph_worker(a.time_limit))
     if a.json is not None and not a.json.parent.is_dir():
         parser.error(f'--json: the folder {a.json.parent} does not exist')
     t_start = time.monotonic()
