@@ -206,9 +206,14 @@ def _policy_params(checkpoint: str) -> dict[str, Any]:
 
 
 def run_jitter_worker(
-    condition: str, rates: list[float], duration_s: float, warmup_s: float, checkpoint: str
+    condition: str, rate: float, duration_s: float, warmup_s: float, checkpoint: str
 ) -> dict[str, Any]:
-    """One run of one condition: the executor_node at each rate in this process."""
+    """One run of one condition at one rate: the executor_node in this process.
+
+    One rate per process: switching rates means deactivating the executor node, and entities
+    destroyed while a multi-threaded executor waits on them crash rclpy's wait set
+    (InvalidHandle); a fresh process also keeps one condition's leftovers out of the next.
+    """
     import rclpy
     from lifecycle_msgs.msg import Transition
     from rclpy.lifecycle import TransitionCallbackReturn
@@ -227,7 +232,7 @@ def run_jitter_worker(
             *timed,
             Parameter('g', value=1.0),  # request whenever none is in flight: continuous load
             Parameter('epsilon_rad', value=0.0),  # the arm stands still: never filter
-            Parameter('tick_rate_hz', value=float(rates[0])),
+            Parameter('tick_rate_hz', value=float(rate)),
         ]
     )
     helper = rclpy.create_node('bench_jitter_helper')
@@ -238,10 +243,8 @@ def run_jitter_worker(
         params = _policy_params(checkpoint)
         policy = PolicyNode(parameter_overrides=[Parameter(k, value=v) for k, v in params.items()])
         nodes.append(policy)
-    out: dict[str, Any] = {'condition': condition, 'rates': {}}
-    # One executor per rate, stopped before the executor node's deactivate/cleanup: entities
-    # destroyed while another thread waits on them crash rclpy's wait set (InvalidHandle).
-    spinning = _spin(nodes)
+    out: dict[str, Any] = {'condition': condition, 'rate_hz': rate}
+    spinner, thread = _spin(nodes)
     try:
         if condition == 'other_process':
             procs['policy_node'] = start_node('policy_node', _policy_params(checkpoint))
@@ -256,23 +259,16 @@ def run_jitter_worker(
             answer = call(client, SetInstruction.Request(instruction=TASK), 30.0)
             if not answer.success:
                 raise RuntimeError(f'set_instruction refused: {answer.message}')
-        for rate in rates:
-            if spinning is None:
-                spinning = _spin(nodes)
-            out['rates'][str(rate)] = _measure_rate(
-                executor, rate, duration_s, warmup_s, wait_chunk=condition != 'baseline'
-            )
-            _stop_spinning(*spinning)
-            spinning = None
-            executor.trigger_deactivate()
-            executor.trigger_cleanup()
+        out.update(
+            _measure_rate(executor, rate, duration_s, warmup_s, wait_chunk=condition != 'baseline')
+        )
     finally:
-        if spinning is not None:
-            _stop_spinning(*spinning)
+        _stop_spinning(spinner, thread)
         out['processes'] = stop_nodes(procs)
         if policy is not None:
             policy.close()
-        if spinning is None or not spinning[1].is_alive():  # never destroy what is waited on
+        if not thread.is_alive():  # never destroy what an executor still waits on
+            executor.trigger_shutdown()
             for node in nodes:
                 node.destroy_node()
         rclpy.try_shutdown()
@@ -294,16 +290,14 @@ def _spin(nodes: list[Any]) -> tuple[Any, threading.Thread]:
 def _measure_rate(
     executor: Any, rate: float, duration_s: float, warmup_s: float, wait_chunk: bool
 ) -> dict[str, Any]:
-    """Configure and activate the executor node at ``rate`` Hz (in-process transitions), wait
-    for its first tick (and first chunk), then measure ``duration_s`` seconds of ticks."""
+    """Configure and activate the executor node (built ticking at ``rate`` Hz) by in-process
+    transitions, wait for its first tick (and chunk), then measure ``duration_s`` s of ticks."""
     from rclpy.lifecycle import TransitionCallbackReturn
-    from rclpy.parameter import Parameter
 
     from smolvla_ros.bench import host_load
     from smolvla_ros.bench.tick_jitter import jitter_summary, lateness_summary
 
     ok = TransitionCallbackReturn.SUCCESS
-    executor.set_parameters([Parameter('tick_rate_hz', value=float(rate))])
     if executor.trigger_configure() != ok or executor.trigger_activate() != ok:
         raise RuntimeError(f'executor_node did not configure/activate at {rate} Hz')
     m = executor._core.metrics  # the core's own records are the measurement
@@ -339,7 +333,7 @@ def _measure_rate(
 
 
 # -- (d) throughput ------------------------------------------------------------------------------
-def run_graph_worker(time_limit_s: float) -> dict[str, Any]:
+def run_graph_worker(time_limit_s: float, request_timeout_s: float | None) -> dict[str, Any]:
     """sim_node + policy_node (scripted) + executor_node, each in its own process; one RunTask
     goal from this process; the figures of that goal."""
     import rclpy
@@ -361,7 +355,12 @@ def run_graph_worker(time_limit_s: float) -> dict[str, Any]:
             'sim_node', {'image_width': 64, 'image_height': 48, 'camera_rate_hz': 1.0}
         ),
         'policy_node': start_node('policy_node', {'policy': 'scripted', 'use_sim_time': True}),
-        'executor_node': start_node('executor_node', {'use_sim_time': True}),
+        'executor_node': start_node(
+            'executor_node',
+            {'use_sim_time': True}
+            if request_timeout_s is None
+            else {'use_sim_time': True, 'request_timeout_s': request_timeout_s},
+        ),
     }
     rclpy.init()
     # On sim time like the graph, so the arrival of a chunk is read on the simulator's clock.
@@ -521,18 +520,21 @@ def bench_jitter(a: argparse.Namespace, workdir: Path) -> dict[str, Any]:
             'sim_node', {'step_rate_hz': a.clock_rate, 'camera_rate_hz': 10.0, 'seed': 0}
         )
     }
-    runs: dict[str, list[dict[str, Any]]] = {c: [] for c in a.conditions}
+    # runs[condition][rate] -> one row per run; conditions interleaved within each run
+    runs: dict[str, dict[str, list[dict[str, Any]]]] = {
+        c: {str(r): [] for r in a.rates} for c in a.conditions
+    }
     try:
         for i in range(a.runs):
-            for condition in a.conditions:
-                args = ['--role', 'jitter', '--condition', condition, '--checkpoint']
-                args += [str(checkpoint), '--duration', str(a.duration)]
-                args += ['--warmup', str(a.warmup), '--rates', *map(str, a.rates)]
-                r = _json_of(_spawn(args), 600.0)
-                runs[condition].append(r)
-                for rate, row in r['rates'].items():
+            for rate in a.rates:
+                for condition in a.conditions:
+                    args = ['--role', 'jitter', '--condition', condition, '--checkpoint']
+                    args += [str(checkpoint), '--duration', str(a.duration)]
+                    args += ['--warmup', str(a.warmup), '--rates', str(rate)]
+                    row = _json_of(_spawn(args), 600.0)
+                    runs[condition][str(rate)].append(row)
                     print(
-                        f'run {i + 1} {condition:13s} {float(rate):5.0f} Hz: period error p50 '
+                        f'run {i + 1} {condition:13s} {rate:5.0f} Hz: period error p50 '
                         f'{_fmt(row["period_error_p50_ms"])} p99 '
                         f'{_fmt(row["period_error_p99_ms"])} max '
                         f'{_fmt(row["period_error_max_ms"])} ms; {row["ticks"]} ticks, '
@@ -542,12 +544,10 @@ def bench_jitter(a: argparse.Namespace, workdir: Path) -> dict[str, Any]:
                     )
     finally:
         sim_exit = stop_nodes(sim)
-    table: dict[str, Any] = {}
-    for condition, rs in runs.items():
-        table[condition] = {
-            rate: median_of_runs([r['rates'][rate] for r in rs], JITTER_KEYS)
-            for rate in rs[0]['rates']
-        }
+    table = {
+        condition: {rate: median_of_runs(rows, JITTER_KEYS) for rate, rows in by_rate.items()}
+        for condition, by_rate in runs.items()
+    }
     return {'median': table, 'runs': runs, 'sim_node': sim_exit['sim_node']}
 
 
@@ -557,7 +557,10 @@ def bench_throughput(a: argparse.Namespace) -> dict[str, Any]:
 
     runs: dict[str, list[dict[str, Any]]] = {'graph': [], 'pipeline': []}
     for i in range(a.runs):
-        g = _json_of(_spawn(['--role', 'graph', '--time-limit', str(a.time_limit)]), 600.0)
+        args = ['--role', 'graph', '--time-limit', str(a.time_limit)]
+        if a.request_timeout is not None:
+            args += ['--request-timeout', str(a.request_timeout)]
+        g = _json_of(_spawn(args), 600.0)
         p = run_pipeline(a.time_limit)
         for name, r in (('graph', g), ('pipeline', p)):
             runs[name].append(r)
@@ -654,10 +657,18 @@ def main(argv: list[str] | None = None) -> int:
         default=30.0,
         help='(d) simulated seconds allowed for the pick-and-place',
     )
+    parser.add_argument(
+        '--request-timeout',
+        type=float,
+        default=None,
+        help="(d) the graph executor_node's request_timeout_s, s (default: the node's)",
+    )
     parser.add_argument('--condition', choices=CONDITIONS, default='baseline', help='(worker)')
     parser.add_argument('--checkpoint', default='', help='(worker) the random SmolVLA folder')
     parser.add_argument('--json', type=Path, default=None, help='write the results here')
     a = parser.parse_args(argv)
+    if a.request_timeout is not None and not 0.01 <= a.request_timeout <= 600.0:
+        parser.error('--request-timeout must be within 0.01..600 s (executor_node range)')
     if a.duration <= 0 or a.warmup < 0 or a.runs < 1 or a.time_limit <= 0:
         parser.error('--duration and --time-limit must be > 0, --warmup >= 0, --runs >= 1')
     if any(not 1.0 <= r <= 1000.0 for r in a.rates) or not 1.0 <= a.clock_rate <= 1000.0:
@@ -665,10 +676,12 @@ def main(argv: list[str] | None = None) -> int:
     if a.role == 'jitter':
         if a.condition != 'baseline' and not a.checkpoint:
             parser.error('--checkpoint is required for the policy conditions')
-        out = run_jitter_worker(a.condition, a.rates, a.duration, a.warmup, a.checkpoint)
+        if len(a.rates) != 1:
+            parser.error('a jitter worker measures one rate (--rates R)')
+        out = run_jitter_worker(a.condition, a.rates[0], a.duration, a.warmup, a.checkpoint)
         _worker_exit(out)
     if a.role == 'graph':
-        _worker_exit(run_graph_worker(a.time_limit))
+        _worker_exit(run_graph_worker(a.time_limit, a.request_timeout))
     if a.json is not None and not a.json.parent.is_dir():
         parser.error(f'--json: the folder {a.json.parent} does not exist')
     t_start = time.monotonic()
@@ -681,6 +694,7 @@ def main(argv: list[str] | None = None) -> int:
             'model_size': a.model_size,
             'clock_rate_hz': a.clock_rate,
             'time_limit_s': a.time_limit,
+            'graph_request_timeout_s': a.request_timeout,
             'cpu': _cpu_name(),
             'cpu_count': os.cpu_count(),
             'load_average_at_start': os.getloadavg(),
