@@ -40,6 +40,7 @@ Run with the network rule applied (discovery on this machine only)::
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import signal
@@ -243,7 +244,7 @@ def run_jitter_worker(
         params = _policy_params(checkpoint)
         policy = PolicyNode(parameter_overrides=[Parameter(k, value=v) for k, v in params.items()])
         nodes.append(policy)
-    out: dict[str, Any] = {'condition': condition, 'rate_hz': rate}
+    out: dict[str, Any] = {'condition': condition, 'nominal_rate_hz': rate}
     spinner, thread = _spin(nodes)
     try:
         if condition == 'other_process':
@@ -341,6 +342,7 @@ def run_graph_worker(time_limit_s: float, request_timeout_s: float | None) -> di
     from rclpy.action import ActionClient
     from rclpy.parameter import Parameter
     from sensor_msgs.msg import JointState
+    from std_msgs.msg import Bool
 
     from smolvla_interfaces.action import RunTask
     from smolvla_interfaces.msg import ActionChunk
@@ -381,6 +383,15 @@ def run_graph_worker(time_limit_s: float, request_timeout_s: float | None) -> di
         lambda msg: chunk_arrivals.append(node.get_clock().now().nanoseconds / 1e9),
         topics.CHUNK_QOS,
     )
+    successes: list[float] = []  # sim time of each True on the simulator's success topic
+    node.create_subscription(
+        Bool,
+        topics.TASK_SUCCESS,
+        lambda msg: (
+            successes.append(node.get_clock().now().nanoseconds / 1e9) if msg.data else None
+        ),
+        topics.STATUS_QOS,
+    )
     run_task = ActionClient(node, RunTask, topics.RUN_TASK)
     spinner = make_executor()
     spinner.add_node(node)
@@ -413,23 +424,31 @@ def run_graph_worker(time_limit_s: float, request_timeout_s: float | None) -> di
         wait_until(future.done, 4 * time_limit_s + 60.0, 'the RunTask result')
         cpu1 = host_load.snapshot()
         result = future.result().result
-        end_sim = start_sim + result.elapsed_s
+        # On this process's sim clock (not RunTask's elapsed_s, which starts from the policy
+        # process's clock at acceptance: a stalled process reads it late).
+        if result.success:  # the result can overtake the success message on its way here
+            with contextlib.suppress(TimeoutError):  # then reported as no time to success
+                wait_until(lambda: any(t >= start_sim for t in successes), 10.0, 'success')
+        done = [t for t in _copy(successes) if t >= start_sim][:1]
+        end_sim = done[0] if done else node.get_clock().now().nanoseconds / 1e9
+        elapsed = end_sim - start_sim
         ticks = sum(1 for t in _copy(stamps) if start_sim < t <= end_sim)
         first = [t - start_sim for t in _copy(chunk_arrivals) if t >= start_sim][:1]
         load = host_load.usage_between(cpu0, cpu1)
         out = {
             'success': bool(result.success),
             'reason': result.reason,
-            'time_to_success_sim_s': result.elapsed_s if result.success else None,
-            'elapsed_sim_s': result.elapsed_s,
+            'time_to_success_sim_s': elapsed if result.success and done else None,
+            'elapsed_sim_s': elapsed,
+            'runtask_elapsed_s': result.elapsed_s,
             'ticks': ticks,
-            'ticks_per_sim_s': ticks / result.elapsed_s if result.elapsed_s > 0 else None,
+            'ticks_per_sim_s': ticks / elapsed if elapsed > 0 else None,
             'starvation_ticks': int(result.starvation_ticks),
             'starvation_percent': 100.0 * result.starvation_ticks / ticks if ticks else None,
             'chunks_executed': int(result.chunks_executed),
             'first_chunk_sim_s': first[0] if first else None,
             'wall_s': load['wall_s'],
-            'real_time_factor': result.elapsed_s / load['wall_s'],
+            'real_time_factor': elapsed / load['wall_s'],
             'host_busy_other_s': load['host_busy_other_s'],
             'host_steal_s': load['host_steal_s'],
         }

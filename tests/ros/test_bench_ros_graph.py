@@ -36,8 +36,9 @@ def test_jitter_part_measures_every_condition(tmp_path: Path) -> None:
     )  # fmt: skip
     runs = data['jitter']['runs']
     assert set(runs) == {'baseline', 'same_process', 'other_process'}
-    for condition, (run,) in runs.items():
-        row = run['rates']['30.0']
+    for condition, by_rate in runs.items():
+        (row,) = by_rate['30.0']
+        assert row['condition'] == condition and row['nominal_rate_hz'] == 30.0
         assert row['ticks'] > 0, (condition, row)
         p50, p99, top = (row[f'period_error_{k}_ms'] for k in ('p50', 'p99', 'max'))
         assert 0 <= p50 <= p99 <= top, (condition, row)
@@ -47,11 +48,11 @@ def test_jitter_part_measures_every_condition(tmp_path: Path) -> None:
             assert row['inference_latency_median_s'] is None  # no policy: no chunk
         else:
             assert row['inference_latency_median_s'] > 0, (condition, row)
-        _clean_exit(run['processes'])
-    assert set(runs['other_process'][0]['processes']) == {'policy_node'}
+        _clean_exit(row['processes'])
+    assert set(runs['other_process']['30.0'][0]['processes']) == {'policy_node'}
     _clean_exit({'sim_node': data['jitter']['sim_node']})
     median = data['jitter']['median']['same_process']['30.0']
-    assert median['ticks'] == runs['same_process'][0]['rates']['30.0']['ticks']
+    assert median['ticks'] == runs['same_process']['30.0'][0]['ticks']
 
 
 def test_throughput_part_runs_the_graph_and_the_pipeline(tmp_path: Path) -> None:
