@@ -3,10 +3,11 @@ inference load, (d) end-to-end throughput of the simulated pick-and-place, node 
 ROS-free SimPipeline. The transport figures (a, b) are scripts/bench_ros.py.
 
 (c) Tick jitter. One sim_node process (the MuJoCo SO-101, 3 x 256x256 rgb8 cameras at 10 Hz,
-/clock at ``--clock-rate`` Hz) runs for the whole part. For each condition and run a fresh worker
-process spins the real executor_node (lifecycle driven in-process, ``use_sim_time``, g = 1 and
-no observation filter, so a chunk request goes out whenever none is in flight: the policy
-computes back to back) on the suite's ``make_executor`` and measures it at each ``--rates``:
+/clock at ``--clock-rate`` Hz) runs for the whole part. For each run, rate and condition (in
+that order, so conditions interleave) a fresh worker process spins the real executor_node
+(lifecycle driven in-process, ``use_sim_time``, g = 1 and no observation filter, so a chunk
+request goes out whenever none is in flight: the policy computes back to back) on the suite's
+``make_executor`` and measures ``--duration`` seconds of its ticks:
 
 - ``baseline``: no policy node; the executor ticks and its requests go unanswered;
 - ``same_process``: a policy_node with a random SmolVLA (``--model-size``, default ``small``,
@@ -27,14 +28,18 @@ executor_node each in its own process, a RunTask goal from the worker; (2) ``Sim
 and executor defaults, in one thread on simulated time. The shared metric: simulated seconds from
 start to success (cube in bin), i.e. picks per simulated minute, executed ticks per simulated
 second (nominal 30) and starvation ticks; wall time and real-time factor differ by design (the
-graph runs paced at real time, the pipeline unpaced).
+graph runs paced at real time, the pipeline unpaced). The graph's times are read on the script's
+own sim-time clock (its tester node has ``use_sim_time``).
+
+The default (2 runs of 3 s per condition and rate) takes about 5 minutes on a 2-core host;
+docs/notes/bench.md quotes ``--runs 3 --duration 4``.
 
 Medians over ``--runs`` runs; each run records the host load (smolvla_ros.bench.host_load).
 Run with the network rule applied (discovery on this machine only)::
 
     source scripts/ros_env.sh
     export ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST ROS_LOCALHOST_ONLY=1 ROS_DOMAIN_ID=61
-    python scripts/bench_ros_graph.py --runs 3 --json bench_ros_graph.json
+    python scripts/bench_ros_graph.py --runs 3 --duration 4 --json bench_ros_graph.json
 """
 
 from __future__ import annotations
@@ -654,9 +659,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         '--parts', nargs='+', choices=('jitter', 'throughput'), default=['jitter', 'throughput']
     )
-    parser.add_argument('--runs', type=int, default=3, help='runs per condition (median taken)')
+    parser.add_argument('--runs', type=int, default=2, help='runs per condition (median taken)')
     parser.add_argument(
-        '--duration', type=float, default=4.0, help='(c) seconds measured per rate'
+        '--duration', type=float, default=3.0, help='(c) seconds measured per rate'
     )
     parser.add_argument('--warmup', type=float, default=1.0, help='(c) seconds before measuring')
     parser.add_argument(
