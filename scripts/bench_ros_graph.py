@@ -31,8 +31,9 @@ second (nominal 30) and starvation ticks; wall time and real-time factor differ 
 graph runs paced at real time, the pipeline unpaced). The graph's times are read on the script's
 own sim-time clock (its tester node has ``use_sim_time``).
 
-The default (2 runs of 3 s per condition and rate) takes about 5 minutes on a 2-core host;
-docs/notes/bench.md quotes ``--runs 3 --duration 4``.
+The default (2 runs of 3 s per condition and rate, 12 worker processes) took 6 minutes on a
+2-core host saturated by other jobs (load average 7-9), less on a quiet one; docs/notes/bench.md
+quotes ``--runs 3 --duration 4``.
 
 Medians over ``--runs`` runs; each run records the host load (smolvla_ros.bench.host_load).
 Run with the network rule applied (discovery on this machine only)::

@@ -102,3 +102,12 @@ def test_save_random_smolvla_refuses_a_wrong_mean_and_writes_nothing(tmp_path: P
     with pytest.raises(ValueError, match='action_mean_rad has 2 values for 6 joints'):
         save_random_smolvla(tmp_path / 'ckpt', 'tiny', SO101.joint_names, action_mean_rad=(0, 1))
     assert not (tmp_path / 'ckpt').exists()
+
+
+def test_save_random_smolvla_refuses_an_existing_checkpoint_and_writes_nothing(tmp_path: Path):
+    (tmp_path / 'ckpt' / 'policy').mkdir(parents=True)
+    (tmp_path / 'ckpt' / 'policy' / 'config.json').write_text('{}')
+    with pytest.raises(FileExistsError, match='not empty'):
+        save_random_smolvla(tmp_path / 'ckpt', 'tiny', SO101.joint_names)
+    assert sorted(p.name for p in (tmp_path / 'ckpt').rglob('*')) == ['config.json', 'policy']
+    assert (tmp_path / 'ckpt' / 'policy' / 'config.json').read_text() == '{}'

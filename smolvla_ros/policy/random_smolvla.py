@@ -25,6 +25,8 @@ downloaded); with fixed-length padding it changes token ids, not the amount of w
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -190,7 +192,8 @@ def save_random_smolvla(
 
     Raises:
         ValueError: as :func:`build_random_smolvla`; an ``action_mean_rad`` of the wrong length.
-        FileExistsError: ``folder/policy`` exists and is not empty.
+        FileExistsError: ``folder/policy`` or ``folder/backbone`` exists and is not empty
+            (nothing is written then).
     """
     import json
 
@@ -203,29 +206,50 @@ def save_random_smolvla(
             f'action_mean_rad has {len(action_mean_rad)} values for {len(joint_names)} joints'
         )
     root = Path(folder)
+    for sub in ('policy', 'backbone'):  # refuse before anything is written
+        if (root / sub).exists() and (not (root / sub).is_dir() or any((root / sub).iterdir())):
+            raise FileExistsError(f'{root / sub} exists and is not empty; pick a new folder')
     chunk_policy = build_random_smolvla(
         size, joint_names, chunk_size=chunk_size, seed=seed, materialize_lm_head=True
     )
+    created = not root.exists()
+    root.mkdir(parents=True, exist_ok=True)
     backbone = root / 'backbone'
-    backbone.mkdir(parents=True, exist_ok=True)
-    (backbone / 'config.json').write_text(json.dumps(_backbone_dict(size), indent=2))
-    stand_in_tokenizer().save_pretrained(str(backbone))
-    target = chunk_policy.policy.save_pretrained(root / 'policy')
-    config = json.loads((target / 'config.json').read_text())
-    if action_mean_rad is not None:
-        stats = stats_from_mapping(
-            {
-                'observation.state': {'mean': [0.0] * 6, 'std': [1.0] * 6},
-                'action': {'mean': [float(v) for v in action_mean_rad], 'std': [0.0] * 6},
-            }
-        )
-        write_processor_files(target, ProcessorConfig.from_policy_config(config), stats)
-    config['vlm_model_name'] = str(backbone.resolve())
-    config['input_features']['observation.state']['names'] = [f'{j}.pos' for j in joint_names]
-    config['output_features']['action']['names'] = [f'{j}.pos' for j in joint_names]
-    config['units'] = 'radians'
-    config['fps'] = fps
-    (target / 'config.json').write_text(json.dumps(config, indent=2))
+    # Everything is written into a temporary folder and moved into place at the end, so a
+    # failure leaves no half-written checkpoint.
+    tmp = Path(tempfile.mkdtemp(prefix='.saving-', dir=root))
+    try:
+        (tmp / 'backbone').mkdir()
+        (tmp / 'backbone' / 'config.json').write_text(json.dumps(_backbone_dict(size), indent=2))
+        stand_in_tokenizer().save_pretrained(str(tmp / 'backbone'))
+        staged = chunk_policy.policy.save_pretrained(tmp / 'policy')
+        config = json.loads((staged / 'config.json').read_text())
+        if action_mean_rad is not None:
+            stats = stats_from_mapping(
+                {
+                    'observation.state': {'mean': [0.0] * 6, 'std': [1.0] * 6},
+                    'action': {'mean': [float(v) for v in action_mean_rad], 'std': [0.0] * 6},
+                }
+            )
+            write_processor_files(staged, ProcessorConfig.from_policy_config(config), stats)
+        config['vlm_model_name'] = str(backbone.resolve())
+        names = [f'{j}.pos' for j in joint_names]
+        config['input_features']['observation.state']['names'] = names
+        config['output_features']['action']['names'] = names
+        config['units'] = 'radians'
+        config['fps'] = fps
+        (staged / 'config.json').write_text(json.dumps(config, indent=2))
+        target = root / 'policy'
+        for sub in ('backbone', 'policy'):
+            if (root / sub).is_dir():
+                (root / sub).rmdir()  # empty (checked above)
+            os.replace(tmp / sub, root / sub)
+    except BaseException:
+        if created:  # leave no folder behind that was not there before
+            shutil.rmtree(root, ignore_errors=True)
+        raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
     return target
 
 
