@@ -12,8 +12,8 @@ Run with the network rule applied (discovery on this machine only), e.g.::
     export ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST ROS_LOCALHOST_ONLY=1 ROS_DOMAIN_ID=72
     python scripts/bench_ros.py --duration 5 --runs 3 --json bench_ros.json
 
-Not measured here yet (see docs/notes/graph.md): executor tick jitter under inference load and
-the end-to-end throughput of the node graph against the ROS-free pipeline.
+Executor tick jitter under inference load and the end-to-end throughput of the node graph
+against the ROS-free pipeline are scripts/bench_ros_graph.py.
 """
 
 from __future__ import annotations

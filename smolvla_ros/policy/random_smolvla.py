@@ -25,6 +25,10 @@ of work. The architectures come from that module's size table.
 
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
+from pathlib import Path
 from typing import Any
 
 from smolvla_model.sizes import backbone_dict, layers_kept, stand_in_tokenizer
@@ -47,12 +51,15 @@ def build_random_smolvla(
     precision: str = 'fp32',
     device: str = 'cpu',
     seed: int = 0,
+    materialize_lm_head: bool = False,
 ) -> Policy:
     """A random-initialised SmolVLA of ``size`` as a suite Policy (radians, 3 cameras).
 
     Raises:
         ValueError: unknown size, chunk_size < 1 or a joint count other than 6.
         ConfigError: an impossible precision/device combination.
+
+    ``materialize_lm_head``: allocate the (unused) lm_head too, as a saved checkpoint needs.
     """
     if size not in MODEL_SIZES:
         raise ValueError(f'unknown model size {size!r}; choose one of {MODEL_SIZES}')
@@ -94,7 +101,8 @@ def build_random_smolvla(
         precision,
         device,
         seed=seed,
-        materialize_lm_head=False,
+        # The unused lm_head stays unmaterialised (memory) unless the model is to be saved.
+        materialize_lm_head=materialize_lm_head,
     )
     pconfig = ProcessorConfig.from_policy_config(config.to_dict())
     # Radians with unit spread: the state normalises to O(1) values as a trained model's would.
@@ -114,4 +122,100 @@ def build_random_smolvla(
     return SmolVLAChunkPolicy(policy, space, dt_s=dt_s, seed=seed)
 
 
-__all__ = ['MODEL_SIZES', 'MODEL_SLOTS', 'NUM_STEPS', 'build_random_smolvla', 'stand_in_tokenizer']
+def save_random_smolvla(
+    folder: str | os.PathLike[str],
+    size: str,
+    joint_names: tuple[str, ...],
+    *,
+    chunk_size: int = 50,
+    fps: float = 30.0,
+    action_mean_rad: tuple[float, ...] | None = None,
+    seed: int = 0,
+) -> Path:
+    """Write a random SmolVLA of ``size`` as a LeRobot checkpoint folder the suite's loader (and
+    so ``policy_node``'s ``checkpoint`` parameter) reads, without any download.
+
+    Layout: ``folder/policy`` (config.json, model.safetensors, processor files; its
+    ``vlm_model_name`` names ``folder/backbone``) and ``folder/backbone`` (the backbone
+    config.json and the stand-in tokenizer). Column names ``<joint>.pos``, units radians.
+
+    Args:
+        folder: an empty or missing folder.
+        action_mean_rad: with it, the action statistics are this mean [rad] with std 0, so every
+            predicted action equals it (the arm goes there and stays, whatever the weights);
+            without it, mean 0 / std 1 as :func:`build_random_smolvla`.
+
+    Returns:
+        The checkpoint folder (``folder/policy``).
+
+    Raises:
+        ValueError: as :func:`build_random_smolvla`; an ``action_mean_rad`` of the wrong length.
+        FileExistsError: ``folder/policy`` or ``folder/backbone`` exists and is not empty
+            (nothing is written then).
+    """
+    import json
+
+    from smolvla_model.processing.config import ProcessorConfig
+    from smolvla_model.processing.lerobot_files import write_processor_files
+    from smolvla_model.processing.normalization import stats_from_mapping
+
+    if action_mean_rad is not None and len(action_mean_rad) != len(joint_names):
+        raise ValueError(
+            f'action_mean_rad has {len(action_mean_rad)} values for {len(joint_names)} joints'
+        )
+    root = Path(folder)
+    for sub in ('policy', 'backbone'):  # refuse before anything is written
+        if (root / sub).exists() and (not (root / sub).is_dir() or any((root / sub).iterdir())):
+            raise FileExistsError(f'{root / sub} exists and is not empty; pick a new folder')
+    chunk_policy = build_random_smolvla(
+        size, joint_names, chunk_size=chunk_size, seed=seed, materialize_lm_head=True
+    )
+    created = not root.exists()
+    root.mkdir(parents=True, exist_ok=True)
+    backbone = root / 'backbone'
+    # Everything is written into a temporary folder and moved into place at the end, so a
+    # failure leaves no half-written checkpoint.
+    tmp = Path(tempfile.mkdtemp(prefix='.saving-', dir=root))
+    try:
+        (tmp / 'backbone').mkdir()
+        (tmp / 'backbone' / 'config.json').write_text(json.dumps(_backbone_dict(size), indent=2))
+        stand_in_tokenizer().save_pretrained(str(tmp / 'backbone'))
+        staged = chunk_policy.policy.save_pretrained(tmp / 'policy')
+        config = json.loads((staged / 'config.json').read_text())
+        if action_mean_rad is not None:
+            stats = stats_from_mapping(
+                {
+                    'observation.state': {'mean': [0.0] * 6, 'std': [1.0] * 6},
+                    'action': {'mean': [float(v) for v in action_mean_rad], 'std': [0.0] * 6},
+                }
+            )
+            write_processor_files(staged, ProcessorConfig.from_policy_config(config), stats)
+        config['vlm_model_name'] = str(backbone.resolve())
+        names = [f'{j}.pos' for j in joint_names]
+        config['input_features']['observation.state']['names'] = names
+        config['output_features']['action']['names'] = names
+        config['units'] = 'radians'
+        config['fps'] = fps
+        (staged / 'config.json').write_text(json.dumps(config, indent=2))
+        target = root / 'policy'
+        for sub in ('backbone', 'policy'):
+            if (root / sub).is_dir():
+                (root / sub).rmdir()  # empty (checked above)
+            os.replace(tmp / sub, root / sub)
+    except BaseException:
+        if created:  # leave no folder behind that was not there before
+            shutil.rmtree(root, ignore_errors=True)
+        raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return target
+
+
+__all__ = [
+    'MODEL_SIZES',
+    'MODEL_SLOTS',
+    'NUM_STEPS',
+    'build_random_smolvla',
+    'save_random_smolvla',
+    'stand_in_tokenizer',
+]
