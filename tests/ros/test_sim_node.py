@@ -35,6 +35,7 @@ from std_srvs.srv import Trigger
 
 from smolvla_ros.nodes import topics
 from smolvla_ros.nodes.conversions import (
+    joint_state_to_msg,
     rgb_from_image_msg,
     time_from_msg,
     yaw_from_pose_msg,
@@ -205,6 +206,69 @@ def test_clock_cameras_and_camera_info(rclpy_context, make_node, spin):
     f = (SIZE / 2) / math.tan(math.radians(58.0) / 2)  # top camera: 58 deg vertical fov
     assert k[0] == pytest.approx(f) and k[4] == pytest.approx(f)
     assert k[2] == pytest.approx((SIZE - 1) / 2)
+
+
+def test_lockstep_clock_waits_for_the_commands(rclpy_context, make_node, spin):
+    """lockstep: simulated time (and /clock) never runs more than lockstep_lead_s past the
+    newest joint command's stamp, moves on when a newer command comes, ignores an unstamped
+    command, and runs free after lockstep_timeout_s (wall) without a newer one. The stamps are
+    the simulated times a controller ticking on /clock would put there."""
+    lead, timeout, step = 0.05, 5.0, 1.0 / 600
+    probe = make_node('probe')
+    pub = probe.create_publisher(JointState, topics.JOINT_COMMAND, topics.STATE_QOS)
+    published: list[float] = []
+    probe.create_subscription(
+        Clock, topics.CLOCK, lambda m: published.append(time_from_msg(m.clock)), 10
+    )
+
+    def command(stamp: float | None) -> None:
+        """Publish a hold-at-home command stamped `stamp` (simulated s; None: unstamped)."""
+        msg = joint_state_to_msg(list(HOME_POSE_RAD), JOINTS, stamp or 0.0)
+        if stamp is None:
+            msg.header.stamp.sec, msg.header.stamp.nanosec = 0, 0
+        pub.publish(msg)
+
+    def watch(node, wall_s: float) -> float:
+        """The simulated time after `wall_s` steady seconds. A negative check (time must NOT
+        pass a bound), so the window is fixed rather than a wait for a condition."""
+        end = time.monotonic() + wall_s
+        while time.monotonic() < end:
+            time.sleep(0.01)
+        return node.sim_time_s
+
+    with sim_node(
+        rclpy_context,
+        spin,
+        probe,
+        lockstep=True,
+        lockstep_lead_s=lead,
+        lockstep_timeout_s=timeout,
+        camera_rate_hz=1.0,
+    ) as node:
+        # Free running until the first command: time moves.
+        wait_until(lambda: node.sim_time_s > 0.3, 20.0, 'sim time past 0.3 s before any command')
+        wait_for_subscribers(pub, 1)
+        stamp = node.sim_time_s
+        command(stamp)
+        wait_until(lambda: node.commands == 1, 10.0, 'the first command at the simulator')
+        # Held at the stamp + lead (the last whole physics step below it), or where the clock
+        # already was if the command arrived after that (it never goes back).
+        bound = max(stamp + lead, node.sim_time_s)
+        held = watch(node, 0.6)
+        assert min(bound, stamp + lead) - step - 1e-9 <= held <= bound + 1e-9, (stamp, held)
+        # An unstamped command moves the arm's goal but not the clock.
+        command(None)
+        wait_until(lambda: node.commands == 2, 10.0, 'the unstamped command at the simulator')
+        assert watch(node, 0.3) == held
+        # A newer command lets it move on by one lead, and no further.
+        command(held)
+        wait_until(lambda: node.sim_time_s >= held + lead - step - 1e-9, 10.0, 'the next lead')
+        again = watch(node, 0.6)
+        assert held + lead - step - 1e-9 <= again <= held + lead + 1e-9, (held, again)
+        assert max(published) <= again + 1e-9  # what /clock said never passed it either
+        # No newer command for lockstep_timeout_s: the simulation runs free again.
+        wait_until(lambda: node.sim_time_s > again + 0.5, timeout + 20.0, 'free running')
+        assert node.commands == 3 and node.bad_commands == 0
 
 
 def test_reset_changes_the_cube_and_clears_success(rclpy_context, make_node, spin):
