@@ -3,6 +3,12 @@
 ``Graph`` builds the three real nodes in one rclpy Context (policy and executor on the
 simulator's /clock through ``use_sim_time``), plus a test node that listens to what the graph
 publishes (joint states, chunks, statuses, diagnostics) and holds a RunTask action client.
+
+The simulator runs in lockstep with the executor (sim_node's ``lockstep``): simulated time
+never runs more than ``lockstep_lead_s`` (0.05 s) past the executor's newest command, so on a
+loaded host (the GIL shared by three nodes, other jobs on the two cores) the whole world slows
+down instead of the executor missing ticks of it. What the tests check is stated in simulated
+time and does not depend on how fast the host is; ``executor_stalls`` shows the lockstep held.
 The caller spins them all on one MultiThreadedExecutor (the ``spin`` fixture) and brings the
 lifecycle nodes up. Nothing here replaces a part of ROS or of the nodes.
 """
@@ -48,7 +54,9 @@ class Graph:
         context: the test's rclpy Context.
         make_node: the ``make_node`` fixture (the test node is destroyed by it).
         policy: policy_node parameters (``policy``, ``checkpoint``, ...).
-        sim: sim_node parameters (defaults: 64x48 images at 10 Hz, real time).
+        sim: sim_node parameters (defaults: 64x48 images at 10 Hz, real time, lockstep with
+            a 10 s wall timeout: far beyond any stall of a loaded host, and the executor
+            commands on every tick while it is active, holding included).
         executor: executor_node parameters.
         sim_time: policy and executor run on sim_node's /clock.
     """
@@ -64,7 +72,13 @@ class Graph:
         sim_time: bool = True,
     ) -> None:
         n = next(_IDS)
-        sim_params = {'image_width': 64, 'image_height': 48, **(sim or {})}
+        sim_params = {
+            'image_width': 64,
+            'image_height': 48,
+            'lockstep': True,
+            'lockstep_timeout_s': 10.0,
+            **(sim or {}),
+        }
         timed = [Parameter('use_sim_time', value=sim_time)]
         self.sim = SimNode(
             node_name=f'sim_node_{n}',
@@ -164,6 +178,14 @@ class Graph:
         future = handle.get_result_async()
         wait_until(future.done, timeout, 'the RunTask result')
         return future.result().result
+
+    def executor_stalls(self) -> int:
+        """Executor ticks that came more than two tick periods of sim time after the previous
+        one (``smolvla_ros.runtime`` counts them as stalls). 0 in lockstep: the simulator never
+        runs more than ``lockstep_lead_s`` (< 2 periods) past the newest command."""
+        core = self.executor._core
+        assert core is not None, 'the executor is not active'
+        return int(core.metrics.summary()['stalls'])
 
     def diagnostics_of(self, node: Any) -> list[Any]:
         """Every DiagnosticStatus published under `node`'s name so far."""
