@@ -115,6 +115,7 @@ class Graph:
         )
         t.create_subscription(DiagnosticArray, topics.DIAGNOSTICS, self.diagnostics, 10)
         self.run_task = ActionClient(t, RunTask, topics.RUN_TASK)
+        self._stalls0 = 0
 
     @property
     def nodes(self) -> tuple[Any, ...]:
@@ -124,10 +125,26 @@ class Graph:
         """Configure and activate `nodes` (default: policy and executor), in-process."""
         from rclpy.lifecycle import TransitionCallbackReturn
 
-        for node in nodes or (self.policy, self.executor):
+        nodes = nodes or (self.policy, self.executor)
+        for node in nodes:
             assert node.trigger_configure() == TransitionCallbackReturn.SUCCESS
             assert node.trigger_activate() == TransitionCallbackReturn.SUCCESS
         wait_until(self.policy._hold_client.service_is_ready, 20.0, 'the executor hold service')
+        if self.executor in nodes:
+            self.wait_lockstep()
+
+    def wait_lockstep(self) -> None:
+        """Wait until the executor's commands pace the simulator and note its stall count then.
+
+        Until the first command arrives the simulator runs free, so the executor's first ticks
+        may come late in simulated time; from then on they cannot (``executor_stalls``).
+        """
+        lockstep = self.sim._lockstep
+        assert lockstep is not None, 'the graph runs sim_node in lockstep'
+        wait_until(lockstep.pacing, 30.0, 'the simulator paced by the executor')
+        n = len(self.commands.messages)
+        wait_until(lambda: len(self.commands.messages) > n, 30.0, 'a command in lockstep')
+        self._stalls0 = self._stalls()
 
     def close(self) -> None:
         """Destroy the graph's nodes (after the executor stopped); the tester is the fixture's."""
@@ -179,13 +196,17 @@ class Graph:
         wait_until(future.done, timeout, 'the RunTask result')
         return future.result().result
 
-    def executor_stalls(self) -> int:
-        """Executor ticks that came more than two tick periods of sim time after the previous
-        one (``smolvla_ros.runtime`` counts them as stalls). 0 in lockstep: the simulator never
-        runs more than ``lockstep_lead_s`` (< 2 periods) past the newest command."""
+    def _stalls(self) -> int:
         core = self.executor._core
         assert core is not None, 'the executor is not active'
         return int(core.metrics.summary()['stalls'])
+
+    def executor_stalls(self) -> int:
+        """Executor ticks since ``wait_lockstep`` that came more than two tick periods of sim
+        time after the previous one (``smolvla_ros.runtime`` counts them as stalls). 0 in
+        lockstep: the simulator never runs more than ``lockstep_lead_s`` (< 2 periods) past the
+        newest command."""
+        return self._stalls() - self._stalls0
 
     def diagnostics_of(self, node: Any) -> list[Any]:
         """Every DiagnosticStatus published under `node`'s name so far."""
