@@ -98,7 +98,14 @@ def test_smolvla_goal_moves_the_sim_arm_and_cancel_holds_it(graph, spin, ckpt): 
         20.0,
         'a PolicyStatus with chunks',
     )
-    assert any(m.mode == PolicyStatus.MODE_RUNNING for m in g.policy_statuses.messages)
+    # RUNNING shows only while an inference is in progress, and the latched depth-1 status
+    # topic keeps only the newest: a loaded test thread can miss one. The goal keeps the policy
+    # inferring, so wait for one to be seen.
+    wait_until(
+        lambda: any(m.mode == PolicyStatus.MODE_RUNNING for m in g.policy_statuses.messages),
+        30.0,
+        'a PolicyStatus with mode RUNNING',
+    )
     for node in (g.sim, g.policy, g.executor):
         wait_until(lambda n=node: g.diagnostics_of(n), 20.0, f'diagnostics of {node.get_name()}')
 
