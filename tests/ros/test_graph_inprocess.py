@@ -84,8 +84,14 @@ def test_smolvla_goal_moves_the_sim_arm_and_cancel_holds_it(graph, spin, ckpt): 
             np.asarray(ACTION_MEAN, np.float32).astype(float),
             atol=1e-12,
         )
-    wait_until(lambda: len(feedback) >= 2, 20.0, 'two RunTask feedback messages')
-    assert feedback[-1].feedback.chunks_executed >= 1
+    # Feedback (2 Hz of sim time) counts the chunks from the ExecutorStatus the policy last
+    # received, so the newest one on arrival here may predate the first executed chunk: wait
+    # for one that reports it.
+    wait_until(
+        lambda: len(feedback) >= 2 and feedback[-1].feedback.chunks_executed >= 1,
+        30.0,
+        'RunTask feedback reporting an executed chunk',
+    )
     status = g.executor_statuses.wait_for(1)[-1]
     wait_until(
         lambda: g.executor_statuses.messages[-1].chunks_accepted >= 2, 20.0, 'accepted chunks'
