@@ -30,6 +30,7 @@ from smolvla_checkpoints import make_checkpoint
 
 from smolvla_interfaces.action import RunTask
 from smolvla_interfaces.msg import ExecutorStatus, PolicyStatus
+from smolvla_ros.nodes.conversions import joint_positions_from_msg
 from so_arm_driver.robots import SO101
 from so_arm_driver.sim import HOME_POSE_RAD
 
@@ -135,8 +136,14 @@ def test_smolvla_goal_moves_the_sim_arm_and_cancel_holds_it(graph, spin, ckpt): 
     _, q_after = g.positions(since_s=settled)
     assert len(q_after) >= 5  # 50 Hz of sim time; fewer when a loaded CPU lags the steps
     assert np.max(np.ptp(q_after, axis=0)) < 0.01, np.ptp(q_after, axis=0)
+    # Every command inside the limits exactly (the gripper's clamped at its upper limit); the
+    # measured joints within 2 mrad: the simulated servo overshoots a stop at a_max (20 rad/s^2)
+    # by 0.7-1.4 mrad (measured on the simulator alone, ticks 1-1.5 periods apart as here);
+    # before the limiter braked ahead of the limit it overshot by 7-15 mrad.
+    commanded = np.array([joint_positions_from_msg(m, ARM) for m in g.commands.messages])
+    assert_within_limits(commanded, tol=0.0)
     _, q_all = g.positions()
-    assert_within_limits(q_all)
+    assert_within_limits(q_all, tol=2e-3)
     assert g.executor_stalls() == 0
 
 
