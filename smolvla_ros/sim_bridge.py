@@ -38,6 +38,12 @@ class SimNodeConfig:
         image_width, image_height: camera size, pixels (16..2048).
         seed: seed of the first scene; each reset uses the next integer.
         pose_tolerance_m / yaw_tolerance_rad: a pose moved less than this is "unchanged".
+        lockstep: pace simulated time by the joint commands (:class:`LockstepClock`) instead
+            of the wall clock alone, so a controller on a loaded host never falls behind it.
+        lockstep_lead_s: in lockstep, how far simulated time may run past the newest
+            command's stamp, s; must exceed the controller's tick period (30 Hz: 0.033 s).
+        lockstep_timeout_s: in lockstep, steady seconds without a newer command after which
+            the simulation runs free at ``real_time_factor`` (no controller running).
 
     Raises:
         ValueError: an impossible value, named.
@@ -53,6 +59,9 @@ class SimNodeConfig:
     seed: int = 0
     pose_tolerance_m: float = 5e-4
     yaw_tolerance_rad: float = 0.01
+    lockstep: bool = False
+    lockstep_lead_s: float = 0.05
+    lockstep_timeout_s: float = 2.0
 
     def __post_init__(self) -> None:
         for name in (
@@ -63,6 +72,8 @@ class SimNodeConfig:
             'real_time_factor',
             'pose_tolerance_m',
             'yaw_tolerance_rad',
+            'lockstep_lead_s',
+            'lockstep_timeout_s',
         ):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)):
@@ -74,6 +85,8 @@ class SimNodeConfig:
                 f'real_time_factor {self.real_time_factor} is above 50: the physics runs about '
                 '20x real time on one CPU core, so the simulation could not keep up'
             )
+        if not isinstance(self.lockstep, bool):
+            raise ValueError(f'lockstep must be a bool, got {self.lockstep!r}')
         if not isinstance(self.seed, int) or self.seed < 0:
             raise ValueError(f'seed must be an int >= 0, got {self.seed!r}')
         self.sim_config()  # the simulator's own checks (image size)
@@ -112,6 +125,98 @@ class ScaledClock:
     def now(self) -> float:
         """Target simulated seconds (>= 0)."""
         return self._factor * (self._monotonic() - self._start)
+
+
+class LockstepClock:
+    """Simulated time that waits for the controller: the lockstep mode of the simulator node.
+
+    ``now()`` advances on :meth:`advance` by ``factor`` x the steady time since the previous
+    call, like :class:`ScaledClock`, but never past the newest command's stamp + ``lead_s``.
+    The controller (executor_node on ``use_sim_time``) stamps each command with the simulated
+    time of its tick, so the simulated world never runs more than ``lead_s`` ahead of the last
+    tick it acted on: a controller slowed down by a loaded host slows the whole world instead
+    of missing ticks in it. Time held back is not caught up later (no burst after a stall).
+
+    The clock runs free (``factor`` x steady time) until the first usable command, and again
+    when no newer stamp came for ``timeout_s`` steady seconds (a controller that was never
+    started, was deactivated or died does not freeze the world). A stamp <= 0 or not finite
+    (an unstamped command) or one not newer than the newest seen neither paces nor counts as
+    a sign of life.
+
+    ``lead_s`` must exceed the controller's tick period (plus one 1/600 s physics step): the
+    simulator must reach the controller's next deadline for the next command to come. With a
+    shorter lead every tick waits for ``timeout_s``.
+
+    Args:
+        factor: simulated seconds per steady second while not held back (> 0).
+        lead_s: how far simulated time may run past the newest command stamp, s (> 0).
+        timeout_s: steady seconds without a newer command after which the clock runs free
+            (> 0).
+        monotonic: the steady clock, seconds (injected in tests).
+
+    Raises:
+        ValueError: a non-finite or non-positive argument, named.
+    """
+
+    def __init__(
+        self,
+        factor: float,
+        lead_s: float,
+        timeout_s: float,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        for name, value in (('factor', factor), ('lead_s', lead_s), ('timeout_s', timeout_s)):
+            if not (math.isfinite(value) and value > 0):
+                raise ValueError(f'lockstep {name} must be a finite number > 0, got {value!r}')
+        self._factor = float(factor)
+        self._lead = float(lead_s)
+        self._timeout = float(timeout_s)
+        self._monotonic = monotonic
+        self._last_steady = monotonic()
+        self._now = 0.0
+        self._newest: float | None = None  # newest command stamp, s (simulated)
+        self._newest_at = -math.inf  # steady time it arrived, s
+        self.held_ticks = 0  # advance() calls the lead held back
+        self.commands_counted = 0  # commands whose stamp paced the clock
+
+    def now(self) -> float:
+        """Target simulated seconds (>= 0); changes only in :meth:`advance`."""
+        return self._now
+
+    @property
+    def newest_command_s(self) -> float | None:
+        """The newest command stamp seen, simulated s (None before the first)."""
+        return self._newest
+
+    def pacing(self) -> bool:
+        """True while commands pace the clock (a newer stamp came within ``timeout_s``)."""
+        return self._monotonic() - self._newest_at <= self._timeout
+
+    def command(self, stamp_s: float) -> bool:
+        """Note a command stamped ``stamp_s`` (simulated s); True when it paces the clock."""
+        if not (math.isfinite(stamp_s) and stamp_s > 0):
+            return False
+        if self._newest is not None and stamp_s <= self._newest:
+            return False
+        self._newest = float(stamp_s)
+        self._newest_at = self._monotonic()
+        self.commands_counted += 1
+        return True
+
+    def advance(self) -> float:
+        """Move the target on by the steady time since the last call (x factor), held back to
+        the newest command stamp + ``lead_s`` while pacing; returns ``now()`` (never less than
+        before)."""
+        steady = self._monotonic()
+        target = self._now + self._factor * max(0.0, steady - self._last_steady)
+        self._last_steady = steady
+        if self._newest is not None and steady - self._newest_at <= self._timeout:
+            limit = self._newest + self._lead
+            if target > limit:
+                target = max(self._now, limit)
+                self.held_ticks += 1
+        self._now = target
+        return target
 
 
 class Cadence:

@@ -12,6 +12,7 @@ import pytest
 
 from smolvla_ros.sim_bridge import (
     Cadence,
+    LockstepClock,
     PoseGate,
     ScaledClock,
     SimNodeConfig,
@@ -75,6 +76,56 @@ def test_scaled_clock():
         ScaledClock(0.0)
 
 
+def test_lockstep_clock_runs_free_until_a_command_then_waits_for_the_next():
+    t = [10.0]  # steady seconds
+    clock = LockstepClock(0.5, lead_s=0.05, timeout_s=2.0, monotonic=lambda: t[0])
+    assert clock.now() == 0.0 and not clock.pacing()
+    t[0] = 11.0
+    assert clock.advance() == 0.5  # no command yet: 0.5 x 1 s
+    assert clock.command(0.5)
+    t[0] = 12.0  # 1 s later: free running would reach 1.0; the lead holds it at 0.5 + 0.05
+    assert clock.advance() == pytest.approx(0.55)
+    t[0] = 13.0  # still no newer command: it stays, and the time held back is not owed
+    assert clock.advance() == pytest.approx(0.55)
+    assert clock.held_ticks == 2 and clock.pacing()
+    assert clock.command(0.55)
+    t[0] = 13.04  # 0.02 s of simulated time, inside the new lead (0.55 + 0.05): no burst
+    assert clock.advance() == pytest.approx(0.57)
+    assert clock.held_ticks == 2 and clock.newest_command_s == 0.55
+
+
+def test_lockstep_clock_ignores_unstamped_and_old_commands():
+    t = [0.0]
+    clock = LockstepClock(1.0, lead_s=0.1, timeout_s=1.0, monotonic=lambda: t[0])
+    t[0] = 1.0
+    clock.advance()  # 1.0 s of simulated time
+    assert clock.command(1.0)
+    for stamp in (0.0, -1.0, math.nan, math.inf, 0.9, 1.0):
+        assert not clock.command(stamp), stamp
+    assert clock.commands_counted == 1
+    t[0] = 1.9  # 0.9 s after the last counted command (< timeout): paced, held at 1.0 + 0.1
+    assert clock.advance() == pytest.approx(1.1)
+    # The old stamps above did not count as signs of life: 1.2 s after the real command the
+    # clock runs free again, by the steady time since the last call (0.3 s).
+    t[0] = 2.2
+    assert not clock.pacing()
+    assert clock.advance() == pytest.approx(1.4)
+    # A newer command paces again; one whose lead is already behind never turns time back.
+    assert clock.command(1.2)
+    t[0] = 3.0
+    assert clock.advance() == pytest.approx(1.4)
+
+
+@pytest.mark.parametrize('arg', ['factor', 'lead_s', 'timeout_s'])
+def test_lockstep_clock_refuses_bad_settings(arg):
+    kwargs = {'factor': 1.0, 'lead_s': 0.05, 'timeout_s': 2.0, arg: 0.0}
+    with pytest.raises(ValueError, match=arg):
+        LockstepClock(**kwargs)
+    kwargs[arg] = math.nan
+    with pytest.raises(ValueError, match=arg):
+        LockstepClock(**kwargs)
+
+
 @pytest.mark.parametrize(
     ('kwargs', 'word'),
     [
@@ -83,6 +134,9 @@ def test_scaled_clock():
         ({'camera_rate_hz': math.nan}, 'camera_rate_hz'),
         ({'image_width': 8}, 'image_width'),
         ({'seed': -1}, 'seed'),
+        ({'lockstep': 1}, 'lockstep'),
+        ({'lockstep_lead_s': 0.0}, 'lockstep_lead_s'),
+        ({'lockstep_timeout_s': -1.0}, 'lockstep_timeout_s'),
     ],
 )
 def test_config_refuses(kwargs, word):

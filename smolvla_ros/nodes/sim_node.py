@@ -39,11 +39,13 @@ from smolvla_ros.nodes.conversions import (
     pose_stamped_msg,
     rgb_to_compressed_msg,
     rgb_to_image_msg,
+    time_from_msg,
     time_to_msg,
 )
 from smolvla_ros.nodes.params import ParamSpec, declare_parameters
 from smolvla_ros.sim_bridge import (
     Cadence,
+    LockstepClock,
     PoseGate,
     ScaledClock,
     SimNodeConfig,
@@ -66,6 +68,29 @@ PARAMS: tuple[ParamSpec, ...] = (
     ParamSpec('publish_compressed', False, 'publish jpeg CompressedImage per camera'),
     ParamSpec('jpeg_quality', 90, 'jpeg quality of the compressed topics', '', 1, 100),
     ParamSpec('diagnostics_period_s', 1.0, '/diagnostics status period (wall)', 's', 0.05, 60.0),
+    ParamSpec(
+        'lockstep',
+        False,
+        'pace /clock by the joint commands: sim time runs at most lockstep_lead_s past the '
+        'newest command stamp (for controllers on use_sim_time)',
+    ),
+    ParamSpec(
+        'lockstep_lead_s',
+        0.05,
+        'lockstep: how far sim time may run past the newest command stamp; must exceed the '
+        "controller's tick period",
+        's',
+        0.002,
+        10.0,
+    ),
+    ParamSpec(
+        'lockstep_timeout_s',
+        2.0,
+        'lockstep: wall seconds without a newer command after which the simulation runs free',
+        's',
+        0.1,
+        60.0,
+    ),
 )
 
 
@@ -84,6 +109,9 @@ def build_config(values: Mapping[str, Any]) -> SimNodeConfig:
         image_width=int(values['image_width']),
         image_height=int(values['image_height']),
         seed=int(values['seed']),
+        lockstep=bool(values['lockstep']),
+        lockstep_lead_s=float(values['lockstep_lead_s']),
+        lockstep_timeout_s=float(values['lockstep_timeout_s']),
     )
 
 
@@ -118,10 +146,17 @@ class SimNode(Node):
     Parameters (read at start; units and ranges in PARAMS): step_rate_hz [Hz, wall],
     joint_state_rate_hz / camera_rate_hz / pose_rate_hz [Hz, sim time], real_time_factor,
     image_width / image_height [px], seed, publish_clock, publish_raw, publish_compressed,
-    jpeg_quality, diagnostics_period_s [s].
+    jpeg_quality, diagnostics_period_s [s], lockstep, lockstep_lead_s [s, sim time],
+    lockstep_timeout_s [s, wall].
 
     Time: the step timer runs on the steady clock (the simulator is the source of /clock, so
-    it must not wait for it); every stamp is simulated time. Rendering runs in the same
+    it must not wait for it); every stamp is simulated time. By default simulated time follows
+    ``real_time_factor`` x the steady clock and catches up after a stall. With ``lockstep``
+    it also never runs more than ``lockstep_lead_s`` past the newest joint command's stamp
+    (``smolvla_ros.sim_bridge.LockstepClock``): a controller ticking on this /clock
+    (executor_node with ``use_sim_time``) then sees every tick of simulated time however
+    loaded the host is; the world slows down instead. Without newer commands for
+    ``lockstep_timeout_s`` (wall) it runs free again. Rendering runs in the same
     callback as the physics (the simulator is not thread-safe): a camera set (~7.5 ms for
     3 x 256x256 on CPU) delays the next physics catch-up by that much, never its total.
 
@@ -136,8 +171,18 @@ class SimNode(Node):
         self.add_on_set_parameters_callback(self._on_set_parameters)
         self._publish_clock = bool(values['publish_clock'])
         self._jpeg_quality = int(values['jpeg_quality'])
+        self._lockstep = (
+            LockstepClock(
+                self.config.real_time_factor,
+                self.config.lockstep_lead_s,
+                self.config.lockstep_timeout_s,
+            )
+            if self.config.lockstep
+            else None
+        )
         self._scaled = ScaledClock(self.config.real_time_factor)
-        self.arm = ClockSyncedSimArm(self._scaled.now, self.config.sim_config())
+        time_source = self._lockstep.now if self._lockstep is not None else self._scaled.now
+        self.arm = ClockSyncedSimArm(time_source, self.config.sim_config())
         self.sim = self.arm.sim_arm.sim
         self._seed = self.config.seed
         self._joint_cadence = Cadence(self.config.joint_state_rate_hz)
@@ -221,8 +266,11 @@ class SimNode(Node):
             callback_group=group,
             clock=steady,
         )
+        pacing = (
+            f' in lockstep (lead {self.config.lockstep_lead_s} s)' if self.config.lockstep else ''
+        )
         self.get_logger().info(
-            f'simulator up: seed {self._seed}, x{self.config.real_time_factor} real time, '
+            f'simulator up: seed {self._seed}, x{self.config.real_time_factor} real time{pacing}, '
             f'joint states {self.config.joint_state_rate_hz} Hz, cameras '
             f'{self.config.camera_rate_hz} Hz ({width}x{height})'
         )
@@ -267,6 +315,8 @@ class SimNode(Node):
 
     # ------------------------------------------------------------------ the one sim thread
     def _on_tick(self) -> None:
+        if self._lockstep is not None:
+            self._lockstep.advance()
         self.arm.sync()
         t = self.arm.sim_time_s
         if self._clock_pub is not None:
@@ -331,6 +381,10 @@ class SimNode(Node):
             self._publish_diagnostics(bad_command=True)
             return
         self.commands += 1
+        if self._lockstep is not None:
+            # The controller stamps a command with the simulated time of its tick (an
+            # unstamped one does not pace; see LockstepClock.command).
+            self._lockstep.command(time_from_msg(msg.header.stamp))
         if result.clamped:
             self.get_logger().debug(f'goals clamped to the joint limits: {result.clamped}')
 
@@ -373,6 +427,11 @@ class SimNode(Node):
             'step_p99_ms': stats['p99_ms'],
             'task_success': bool(self._last_success),
         }
+        if self._lockstep is not None:
+            newest = self._lockstep.newest_command_s
+            values['lockstep'] = 'paced' if self._lockstep.pacing() else 'free'
+            values['lockstep_held_ticks'] = self._lockstep.held_ticks
+            values['lockstep_newest_command_s'] = '' if newest is None else round(newest, 4)
         array = DiagnosticArray()
         array.header.stamp = time_to_msg(self.arm.sim_time_s)
         array.status = [diagnostic_status(f'{self.get_name()}: simulator', level, message, values)]

@@ -69,7 +69,9 @@ class SafetyLimiter:
 
         Order: the target is clamped to the position limits; the step from the previous command
         is clamped to v_max*dt (times the soft-start fraction during soft start); while tracking
-        a chunk the change of velocity is clamped to a_max*dt; a final position clamp guards
+        a chunk, the velocity towards a position limit is capped so that the step plus a stop at
+        a_max fits in the room left (the joint brakes to a stop there; counted as a velocity
+        clamp) and the change of velocity is clamped to a_max*dt; a final position clamp guards
         against an overshoot from the acceleration clamp. A joint that starts outside its limits
         (measured position after calibration drift) is ramped in, never snapped.
 
@@ -93,7 +95,24 @@ class SafetyLimiter:
         max_step = vmax * dt_s
         step = goal - prev_cmd_rad
         clamped_step = np.clip(step, -max_step, max_step)
-        self._count('velocity', clamped_step != step)
+        velocity_clamped = clamped_step != step
+        if tracking:
+            # Brake ahead of the position limits: towards a limit at most the speed v from which
+            # this step (v dt) plus a stop at a_max (v^2 / 2 a_max) still fits in the room d
+            # left, v = -a dt + sqrt((a dt)^2 + 2 a d). Without it the final position clamp
+            # stopped a joint moving at full speed within one tick, and the (simulated) servo
+            # overshot the limit (seen: gripper 1.757 rad, limit 1.745).
+            adt = self._amax * dt_s
+            room_lo = np.maximum(prev_cmd_rad - self._lo, 0.0)
+            room_hi = np.maximum(self._hi - prev_cmd_rad, 0.0)
+            braked = np.clip(
+                clamped_step,
+                -(np.sqrt(adt * adt + 2.0 * self._amax * room_lo) - adt) * dt_s,
+                (np.sqrt(adt * adt + 2.0 * self._amax * room_hi) - adt) * dt_s,
+            )
+            velocity_clamped |= braked != clamped_step
+            clamped_step = braked
+        self._count('velocity', velocity_clamped)
         if tracking:
             dv_max = self._amax * dt_s
             vel = clamped_step / dt_s

@@ -3,6 +3,12 @@
 ``Graph`` builds the three real nodes in one rclpy Context (policy and executor on the
 simulator's /clock through ``use_sim_time``), plus a test node that listens to what the graph
 publishes (joint states, chunks, statuses, diagnostics) and holds a RunTask action client.
+
+The simulator runs in lockstep with the executor (sim_node's ``lockstep``): simulated time
+never runs more than ``lockstep_lead_s`` (0.05 s) past the executor's newest command, so on a
+loaded host (the GIL shared by three nodes, other jobs on the two cores) the whole world slows
+down instead of the executor missing ticks of it. What the tests check is stated in simulated
+time and does not depend on how fast the host is; ``executor_stalls`` shows the lockstep held.
 The caller spins them all on one MultiThreadedExecutor (the ``spin`` fixture) and brings the
 lifecycle nodes up. Nothing here replaces a part of ROS or of the nodes.
 """
@@ -48,7 +54,9 @@ class Graph:
         context: the test's rclpy Context.
         make_node: the ``make_node`` fixture (the test node is destroyed by it).
         policy: policy_node parameters (``policy``, ``checkpoint``, ...).
-        sim: sim_node parameters (defaults: 64x48 images at 10 Hz, real time).
+        sim: sim_node parameters (defaults: 64x48 images at 10 Hz, real time, lockstep with
+            a 10 s wall timeout: far beyond any stall of a loaded host, and the executor
+            commands on every tick while it is active, holding included).
         executor: executor_node parameters.
         sim_time: policy and executor run on sim_node's /clock.
     """
@@ -64,7 +72,13 @@ class Graph:
         sim_time: bool = True,
     ) -> None:
         n = next(_IDS)
-        sim_params = {'image_width': 64, 'image_height': 48, **(sim or {})}
+        sim_params = {
+            'image_width': 64,
+            'image_height': 48,
+            'lockstep': True,
+            'lockstep_timeout_s': 10.0,
+            **(sim or {}),
+        }
         timed = [Parameter('use_sim_time', value=sim_time)]
         self.sim = SimNode(
             node_name=f'sim_node_{n}',
@@ -101,6 +115,7 @@ class Graph:
         )
         t.create_subscription(DiagnosticArray, topics.DIAGNOSTICS, self.diagnostics, 10)
         self.run_task = ActionClient(t, RunTask, topics.RUN_TASK)
+        self._stalls0 = 0
 
     @property
     def nodes(self) -> tuple[Any, ...]:
@@ -110,10 +125,26 @@ class Graph:
         """Configure and activate `nodes` (default: policy and executor), in-process."""
         from rclpy.lifecycle import TransitionCallbackReturn
 
-        for node in nodes or (self.policy, self.executor):
+        nodes = nodes or (self.policy, self.executor)
+        for node in nodes:
             assert node.trigger_configure() == TransitionCallbackReturn.SUCCESS
             assert node.trigger_activate() == TransitionCallbackReturn.SUCCESS
         wait_until(self.policy._hold_client.service_is_ready, 20.0, 'the executor hold service')
+        if self.executor in nodes:
+            self.wait_lockstep()
+
+    def wait_lockstep(self) -> None:
+        """Wait until the executor's commands pace the simulator and note its stall count then.
+
+        Until the first command arrives the simulator runs free, so the executor's first ticks
+        may come late in simulated time; from then on they cannot (``executor_stalls``).
+        """
+        lockstep = self.sim._lockstep
+        assert lockstep is not None, 'the graph runs sim_node in lockstep'
+        wait_until(lockstep.pacing, 30.0, 'the simulator paced by the executor')
+        n = len(self.commands.messages)
+        wait_until(lambda: len(self.commands.messages) > n, 30.0, 'a command in lockstep')
+        self._stalls0 = self._stalls()
 
     def close(self) -> None:
         """Destroy the graph's nodes (after the executor stopped); the tester is the fixture's."""
@@ -164,6 +195,18 @@ class Graph:
         future = handle.get_result_async()
         wait_until(future.done, timeout, 'the RunTask result')
         return future.result().result
+
+    def _stalls(self) -> int:
+        core = self.executor._core
+        assert core is not None, 'the executor is not active'
+        return int(core.metrics.summary()['stalls'])
+
+    def executor_stalls(self) -> int:
+        """Executor ticks since ``wait_lockstep`` that came more than two tick periods of sim
+        time after the previous one (``smolvla_ros.runtime`` counts them as stalls). 0 in
+        lockstep: the simulator never runs more than ``lockstep_lead_s`` (< 2 periods) past the
+        newest command."""
+        return self._stalls() - self._stalls0
 
     def diagnostics_of(self, node: Any) -> list[Any]:
         """Every DiagnosticStatus published under `node`'s name so far."""

@@ -1,5 +1,6 @@
 """Faults at the ROS boundary of the running node graph (sim_node + policy_node +
-executor_node in one process, policy and executor on the simulator's /clock).
+executor_node in one process, policy and executor on the simulator's /clock, the simulator in
+lockstep with the executor's commands: see graph_harness).
 
 Each test names its fault in its docstring (``Fault: ... -> Expected: ...``). The per-node
 tests cover each node alone; here the faults hit the whole loop while it runs: the node that
@@ -12,7 +13,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-import pytest
 from graph_harness import (  # noqa: F401 (fixtures)
     ARM,
     Graph,
@@ -48,7 +48,6 @@ def _alive(g: Graph) -> None:
     g.wait_sim_time(t + 0.2)
 
 
-@pytest.mark.realtime
 def test_bad_messages_into_a_running_pick_and_place(graph, spin):  # noqa: F811 (fixture)
     """Fault: unreadable image encoding, image data of the wrong size, joint states missing a
     joint or with NaN, chunks with wrong joint names or NaN, all injected while the scripted
@@ -123,7 +122,6 @@ def test_bad_messages_into_a_running_pick_and_place(graph, spin):  # noqa: F811 
     assert g.executor._bad['chunk'] == 2
 
 
-@pytest.mark.realtime
 def test_stale_frames_refused_and_the_arm_holds(graph, spin):  # noqa: F811 (fixture)
     """Fault: the only camera frame is 1 s older than the request (limit 0.2 s) -> Expected:
     every request refused ('stale', named in PolicyStatus.fault), no chunk, the arm holds at
@@ -167,7 +165,6 @@ def test_stale_frames_refused_and_the_arm_holds(graph, spin):  # noqa: F811 (fix
     assert g.result(handle).reason_code == RunTask.Result.REASON_CANCELLED
 
 
-@pytest.mark.realtime
 def test_executor_without_a_serving_policy_holds_and_reports(graph, spin):  # noqa: F811 (fixture)
     """Fault: the executor runs but the policy node is never activated (requests unanswered)
     -> Expected: the arm holds at home, requests are re-sent after request_timeout_s, the
@@ -198,7 +195,6 @@ def test_executor_without_a_serving_policy_holds_and_reports(graph, spin):  # no
     assert g.policy._state_machine.current_state[0] == State.PRIMARY_STATE_UNCONFIGURED
 
 
-@pytest.mark.realtime
 def test_policy_cleaned_up_mid_run_holds_then_recovers(graph, spin):  # noqa: F811 (fixture)
     """Fault: the policy node is deactivated and cleaned up in the middle of a pick-and-place
     -> Expected: the goal ends ABORTED, the executor holds (ExecutorStatus MODE_HOLD, the arm

@@ -35,6 +35,7 @@ from std_srvs.srv import Trigger
 
 from smolvla_ros.nodes import topics
 from smolvla_ros.nodes.conversions import (
+    joint_state_to_msg,
     rgb_from_image_msg,
     time_from_msg,
     yaw_from_pose_msg,
@@ -137,8 +138,16 @@ def test_bad_command_is_reported_and_moves_nothing(rclpy_context, make_node, spi
         np.testing.assert_allclose(positions, HOME_POSE_RAD, atol=0.05)
 
 
-@pytest.mark.realtime
 def test_clock_cameras_and_camera_info(rclpy_context, make_node, spin):
+    """/clock runs at the real-time factor (1) of the wall clock, never goes back; the three
+    camera slots share a stamp and show the scene; camera_info holds the pinhole by hand.
+
+    The rate is measured where it is made: each /clock sample is paired with its DDS source
+    timestamp (the system time at which sim_node published it), not with the time the probe
+    got to it. On a loaded machine the probe's callbacks run late by a varying amount, and
+    samples still queued when the simulator stops arrive with no simulator behind them: both
+    once made this check fail on a simulator that kept time.
+    """
     probe = make_node('probe')
     clock = collect(probe, Clock, topics.CLOCK, 10)
     images = {
@@ -146,11 +155,12 @@ def test_clock_cameras_and_camera_info(rclpy_context, make_node, spin):
         for s in ('top', 'wrist', 'side')
     }
     info = collect(probe, CameraInfo, topics.camera_info_topic('top'), topics.SENSOR_QOS)
-    received: list[tuple[float, float]] = []  # (steady receive time, /clock seconds)
+    # (publisher's source timestamp [s, system clock], /clock [s, simulated])
+    published: list[tuple[float, float]] = []
     probe.create_subscription(
         Clock,
         topics.CLOCK,
-        lambda m: received.append((time.monotonic(), time_from_msg(m.clock))),
+        lambda m, info: published.append((info['source_timestamp'] / 1e9, time_from_msg(m.clock))),
         10,
     )
     with sim_node(rclpy_context, spin, probe, camera_rate_hz=20.0):
@@ -168,14 +178,15 @@ def test_clock_cameras_and_camera_info(rclpy_context, make_node, spin):
             ]
             return sets[0] & sets[1] & sets[2]
 
-        wait_until(lambda: bool(common_stamps()), 10.0, 'one camera set on all three slots')
-        mark = time.monotonic()  # running steadily by now (images arrived)
-        wait_until(lambda: received[-1][0] > mark + 2.2, 10.0, '2 s more of /clock')
-    # /clock runs at real time (factor 1): the simulated time that passed between two receipts
-    # 2 s apart matches the steady time, within what message delivery on a loaded 2-core box
-    # delays one receipt (0.3 s).
-    wall0, sim0 = next(r for r in received if r[0] >= mark)
-    wall1, sim1 = received[-1]
+        wait_until(lambda: bool(common_stamps()), 20.0, 'one camera set on all three slots')
+        mark = time.time()  # the system clock, as the source timestamps; running steadily now
+        wait_until(lambda: published[-1][0] > mark + 2.2, 20.0, '2 s more of /clock')
+        window = [p for p in published if p[0] >= mark]  # while the simulator still runs
+    # /clock runs at real time (factor 1): between two publications 2 s apart the simulated
+    # time advanced as much as the wall clock did. sim_node steps the physics up to the scaled
+    # steady clock and then publishes, so the two differ by one 1/600 s physics step plus the
+    # time between stepping and publishing (a thread switch on a loaded host: well below 0.3 s).
+    (wall0, sim0), (wall1, sim1) = window[0], window[-1]
     assert wall1 - wall0 > 2.0
     assert abs((sim1 - sim0) - (wall1 - wall0)) < 0.3, (sim1 - sim0, wall1 - wall0)
     ticks = [time_from_msg(m.clock) for m in clock.messages]
@@ -195,6 +206,69 @@ def test_clock_cameras_and_camera_info(rclpy_context, make_node, spin):
     f = (SIZE / 2) / math.tan(math.radians(58.0) / 2)  # top camera: 58 deg vertical fov
     assert k[0] == pytest.approx(f) and k[4] == pytest.approx(f)
     assert k[2] == pytest.approx((SIZE - 1) / 2)
+
+
+def test_lockstep_clock_waits_for_the_commands(rclpy_context, make_node, spin):
+    """lockstep: simulated time (and /clock) never runs more than lockstep_lead_s past the
+    newest joint command's stamp, moves on when a newer command comes, ignores an unstamped
+    command, and runs free after lockstep_timeout_s (wall) without a newer one. The stamps are
+    the simulated times a controller ticking on /clock would put there."""
+    lead, timeout, step = 0.05, 5.0, 1.0 / 600
+    probe = make_node('probe')
+    pub = probe.create_publisher(JointState, topics.JOINT_COMMAND, topics.STATE_QOS)
+    published: list[float] = []
+    probe.create_subscription(
+        Clock, topics.CLOCK, lambda m: published.append(time_from_msg(m.clock)), 10
+    )
+
+    def command(stamp: float | None) -> None:
+        """Publish a hold-at-home command stamped `stamp` (simulated s; None: unstamped)."""
+        msg = joint_state_to_msg(list(HOME_POSE_RAD), JOINTS, stamp or 0.0)
+        if stamp is None:
+            msg.header.stamp.sec, msg.header.stamp.nanosec = 0, 0
+        pub.publish(msg)
+
+    def watch(node, wall_s: float) -> float:
+        """The simulated time after `wall_s` steady seconds. A negative check (time must NOT
+        pass a bound), so the window is fixed rather than a wait for a condition."""
+        end = time.monotonic() + wall_s
+        while time.monotonic() < end:
+            time.sleep(0.01)
+        return node.sim_time_s
+
+    with sim_node(
+        rclpy_context,
+        spin,
+        probe,
+        lockstep=True,
+        lockstep_lead_s=lead,
+        lockstep_timeout_s=timeout,
+        camera_rate_hz=1.0,
+    ) as node:
+        # Free running until the first command: time moves.
+        wait_until(lambda: node.sim_time_s > 0.3, 20.0, 'sim time past 0.3 s before any command')
+        wait_for_subscribers(pub, 1)
+        stamp = node.sim_time_s
+        command(stamp)
+        wait_until(lambda: node.commands == 1, 10.0, 'the first command at the simulator')
+        # Held at the stamp + lead (the last whole physics step below it), or where the clock
+        # already was if the command arrived after that (it never goes back).
+        bound = max(stamp + lead, node.sim_time_s)
+        held = watch(node, 0.6)
+        assert min(bound, stamp + lead) - step - 1e-9 <= held <= bound + 1e-9, (stamp, held)
+        # An unstamped command moves the arm's goal but not the clock.
+        command(None)
+        wait_until(lambda: node.commands == 2, 10.0, 'the unstamped command at the simulator')
+        assert watch(node, 0.3) == held
+        # A newer command lets it move on by one lead, and no further.
+        command(held)
+        wait_until(lambda: node.sim_time_s >= held + lead - step - 1e-9, 10.0, 'the next lead')
+        again = watch(node, 0.6)
+        assert held + lead - step - 1e-9 <= again <= held + lead + 1e-9, (held, again)
+        assert max(published) <= again + 1e-9  # what /clock said never passed it either
+        # No newer command for lockstep_timeout_s: the simulation runs free again.
+        wait_until(lambda: node.sim_time_s > again + 0.5, timeout + 20.0, 'free running')
+        assert node.commands == 3 and node.bad_commands == 0
 
 
 def test_reset_changes_the_cube_and_clears_success(rclpy_context, make_node, spin):
