@@ -38,6 +38,11 @@ _LOG = logging.getLogger(__name__)
 # period was missed (ordinary jitter stays well below). Counted in metrics.stalls and logged.
 STALL_PERIODS = 2.0
 
+# Longest wait between requests while the policy side keeps refusing them asynchronously
+# (request_refused), seconds: the retry rate never falls below 1 / this (5 Hz) nor, through the
+# doubling backoff, exceeds what a refusing policy can usefully answer. See request_refused.
+REFUSAL_BACKOFF_MAX_S = 0.2
+
 
 @dataclass(frozen=True)
 class ObservationSnapshot:
@@ -146,6 +151,14 @@ class ChunkExecutor:
         self._watchdog_tripped = False
         self._in_flight: tuple[int, float] | None = None
         self._next_request_id = 0
+        # refusals reported by request_refused (any thread), applied by the next tick; bounded,
+        # since only the request in flight matters and ticks may pause (stale state, inactive)
+        self._refusals: deque[tuple[int, str]] = deque(maxlen=16)
+        self._tick_index = 0  # ticks so far (tick thread): the unit of the refusal backoff
+        self._request_tick = 0  # tick index of the last request sent
+        self._refusal_streak = 0  # reported refusals in a row since the last merged chunk
+        self._no_request_before_tick = 0
+        self._last_refusal = ''
         self._chunk_size = 0
         self._holds_seen = 0
 
@@ -225,6 +238,44 @@ class ChunkExecutor:
             if strict:
                 raise
             return False
+
+    def request_refused(self, request_id: int, reason: str = '') -> None:
+        """The policy side refused request ``request_id`` after ``request_fn`` had sent it
+        (thread-safe; the next tick applies it).
+
+        This is the asynchronous form of ``request_fn`` returning False, for a policy across a
+        network (e.g. reported in a status message): if that request is still in flight it is
+        no longer pending and counts in ``metrics.requests_refused``, not as a request timeout,
+        and a new request may go out on the same tick. Against a request storm while the policy
+        keeps refusing, the k-th refusal in a row (k >= 1) delays the next request to at least
+        ``min(2 ** (k - 1), ceil(REFUSAL_BACKOFF_MAX_S * tick_rate_hz))`` ticks after the
+        refused one was sent: 1, 2, 4, ... ticks, at most 0.2 s, so a refusing policy is asked
+        at most once per tick and at least at 5 Hz. The streak ends when a chunk is merged.
+
+        A refusal of any other request (already answered, timed out or superseded, or an old
+        status from before this executor started) is ignored: at most it could drop a request
+        still being served, which then costs one extra request, never a timeout.
+
+        Args:
+            request_id: ``ObservationSnapshot.request_id`` of the refused request.
+            reason: why the policy refused it (logged; see :attr:`last_refusal`).
+
+        Raises:
+            ValueError: ``request_id`` is not an int >= 0 (nothing changes).
+        """
+        if isinstance(request_id, bool) or not isinstance(request_id, int) or request_id < 0:
+            raise ValueError(
+                f'request_refused: request_id must be an int >= 0 (the refused '
+                f'ObservationSnapshot.request_id), got {request_id!r}'
+            )
+        with self._lock:
+            self._refusals.append((request_id, str(reason)))
+
+    @property
+    def last_refusal(self) -> str:
+        """'request <id>: <reason>' of the last refusal that request_refused applied ('' if
+        none); read on the tick thread."""
+        return self._last_refusal
 
     def emergency_stop(self, reason: str = 'requested') -> None:
         """Latch the emergency stop: hold the last command, drop the queue, reject chunks and
@@ -362,6 +413,8 @@ class ChunkExecutor:
             rearm = self._rearm
             self._rearm = False
             rejected_answer_t = self._rejected_answer_t
+            refusals = list(self._refusals)
+            self._refusals.clear()
             holds = self._holds
             hold_t = self._hold_t
             new_config, self._pending_config = self._pending_config, None
@@ -369,6 +422,7 @@ class ChunkExecutor:
             self._apply_config(new_config)
         m = self.metrics
         m.add(ticks=1)
+        self._tick_index += 1
         if rearm:
             self._start_from(measured, now)
         period = self.config.tick_period_s
@@ -397,6 +451,8 @@ class ChunkExecutor:
             merged = True
         if self._in_flight is not None and rejected_answer_t >= self._in_flight[1]:
             self._in_flight = None  # the answer came back invalid: allow a new request
+        for request_id, reason in refusals:
+            self._apply_refusal(request_id, reason)
 
         state = ExecutorState.TRACKING
         if estop:
@@ -493,6 +549,18 @@ class ChunkExecutor:
             config.observation_filter.epsilon_rad,
         )
 
+    def _apply_refusal(self, request_id: int, reason: str) -> None:
+        if self._in_flight is None or self._in_flight[0] != request_id:
+            return  # not the pending request: answered, timed out, superseded or unknown
+        self._in_flight = None
+        self._refusal_streak += 1
+        cap = max(1, math.ceil(REFUSAL_BACKOFF_MAX_S * self.config.tick_rate_hz - 1e-9))
+        wait = min(2 ** min(self._refusal_streak - 1, 30), cap)
+        self._no_request_before_tick = self._request_tick + wait
+        self._last_refusal = f'request {request_id}: {reason}'
+        self.metrics.add(requests_refused=1)
+        _LOG.info('chunk request %d refused by the policy side: %s', request_id, reason)
+
     def _start_from(self, measured: np.ndarray, now: float) -> None:
         self._prev_cmd = measured.copy()
         self._prev_vel = np.zeros(self._j)
@@ -505,6 +573,8 @@ class ChunkExecutor:
         self._last_valid_t = None
         self._watchdog_tripped = False
         self._in_flight = None
+        self._refusal_streak = 0
+        self._no_request_before_tick = 0
         self._filter.reset()
 
     def _merge(self, chunk: ActionChunk, now: float) -> None:
@@ -540,6 +610,7 @@ class ChunkExecutor:
         m.record('inference_latency_s', chunk.inference_latency_s)
         m.record('arrival_age_s', now - chunk.observation_time_s)
         self._chunk_size = chunk.n
+        self._refusal_streak = 0  # the policy serves again: no backoff for a later refusal
         self._seen_chunk = True
         self._last_valid_t = now
         self._watchdog_tripped = False
@@ -556,6 +627,8 @@ class ChunkExecutor:
             m.add(request_timeouts=1)
             _LOG.warning('chunk request %d unanswered; requesting again', self._in_flight[0])
             self._in_flight = None
+        if self._tick_index < self._no_request_before_tick:
+            return False  # backing off: the policy refused the last request(s)
         remaining = self._timeline.remaining(now)
         must_go = remaining == 0
         above_threshold = (
@@ -585,6 +658,7 @@ class ChunkExecutor:
             m.add(requests_refused=1)
             return False
         self._in_flight = (snapshot.request_id, now)
+        self._request_tick = self._tick_index
         self._filter.mark_processed(measured)
         m.add(requests_sent=1)
         return True
