@@ -112,3 +112,54 @@ def test_a_bad_request_id_is_refused_and_changes_nothing(bad):
     for _ in range(5):
         assert not _tick(ex, clock, dt).requested
     assert ex.metrics.requests_refused == 0 and len(rec.requests) == 1
+
+
+def test_a_status_without_a_new_refusal_ends_the_backoff():
+    """policy_status: a newly named refusal acts as request_refused; a report repeating it (or
+    naming none) means the policy may serve now: the next tick asks without waiting out the
+    backoff (here 6 ticks after four refusals at 30 Hz)."""
+    dt = 1.0 / 30.0
+    ex, clock, rec = make(RuntimeConfig(request_timeout_s=30.0))
+    for _ in range(4):  # requests on ticks 1, 2, 4, 8 refused; the next wait is 6 ticks
+        while not _tick(ex, clock, dt).requested:
+            pass
+        ex.policy_status(rec.requests[-1].request_id, 'no instruction')
+    assert not _tick(ex, clock, dt).requested  # applies refusal 4: backing off
+    ex.policy_status(rec.requests[-1].request_id, 'no instruction')  # the 2 Hz repeat: ready
+    assert _tick(ex, clock, dt).requested
+    assert ex.metrics.requests_refused == 4 and ex.metrics.request_timeouts == 0
+    # a repeated report of an old refusal never frees the request now in flight
+    ex.policy_status(rec.requests[-2].request_id, 'no instruction')
+    ex.policy_status(None)
+    for _ in range(10):
+        assert not _tick(ex, clock, dt).requested
+    assert ex.metrics.requests_refused == 4
+
+
+def test_a_ready_report_before_a_refusal_does_not_cancel_its_backoff():
+    """Order matters within one tick: ready, then a new refusal -> the refusal's backoff holds
+    (a second refusal in a row waits 2 ticks after its request)."""
+    dt = 1.0 / 30.0
+    ex, clock, _ = make(RuntimeConfig(request_timeout_s=30.0))
+    _tick(ex, clock, dt)  # tick 1: request 0
+    ex.policy_status(0, 'x')
+    assert _tick(ex, clock, dt).requested  # tick 2: refusal 1 applied, request 1 at once
+    ex.policy_status(None)
+    ex.policy_status(1, 'x')
+    assert not _tick(ex, clock, dt).requested  # tick 3: refusal 2 -> wait until tick 4
+    assert _tick(ex, clock, dt).requested  # tick 4
+    assert ex.metrics.requests_refused == 2
+
+
+@pytest.mark.parametrize('bad', [-1, 1.0, '3', True])
+def test_a_bad_status_id_is_refused_and_changes_nothing(bad):
+    """Fault: policy_status with an id that is neither None nor an int >= 0 -> Expected:
+    ValueError naming the argument; the request in flight stays pending."""
+    dt = 1.0 / 30.0
+    ex, clock, rec = make(RuntimeConfig(request_timeout_s=30.0))
+    _tick(ex, clock, dt)
+    with pytest.raises(ValueError, match='last_refused_request_id must be None or an int'):
+        ex.policy_status(bad, 'x')
+    for _ in range(5):
+        assert not _tick(ex, clock, dt).requested
+    assert ex.metrics.requests_refused == 0 and len(rec.requests) == 1

@@ -214,8 +214,8 @@ class ExecutorNode(LifecycleNode):
         ``smolvla/policy_status`` (smolvla_interfaces/PolicyStatus, STATUS_QOS latched): a
             refusal of the request in flight (last_refused_request_id) frees it: a new request
             goes out on a following tick (backoff 1, 2, 4, ... ticks, at most 0.2 s, while the
-            policy keeps refusing), counted as refused (requests_refused on /diagnostics), not
-            as a request timeout.
+            policy keeps refusing; a status without a new refusal ends the backoff), counted as
+            refused (requests_refused on /diagnostics), not as a request timeout.
     Publishers:
         ``smolvla/chunk_request`` (smolvla_interfaces/ChunkRequest, CHUNK_QOS): header.stamp =
             the observation (snapshot) time, request_id (increasing), must_go, queue_fill.
@@ -555,13 +555,13 @@ class ExecutorNode(LifecycleNode):
         return response
 
     def _on_policy_status(self, msg: PolicyStatus) -> None:
-        # A refused request is answered by nothing: hand the refusal to the core, which frees
-        # the request if it is the one in flight (re-sent with backoff, counted as refused).
+        # A refused request is answered by nothing: the core frees it if it is the one in flight
+        # (asked again with backoff, counted as refused); any other status ends the backoff.
         refusal = policy_refusal_from_msg(msg)
         with self._lock:
             core = self._core
-        if refusal is not None and core is not None:
-            core.request_refused(*refusal)
+        if core is not None:
+            core.policy_status(*(refusal if refusal is not None else (None, '')))
 
     # -- tick group ------------------------------------------------------------------------------
     def _request(self, snapshot: ObservationSnapshot) -> bool | None:

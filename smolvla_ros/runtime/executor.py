@@ -151,9 +151,11 @@ class ChunkExecutor:
         self._watchdog_tripped = False
         self._in_flight: tuple[int, float] | None = None
         self._next_request_id = 0
-        # refusals reported by request_refused (any thread), applied by the next tick; bounded,
-        # since only the request in flight matters and ticks may pause (stale state, inactive)
-        self._refusals: deque[tuple[int, str]] = deque(maxlen=16)
+        # policy-side events in arrival order, applied by the next tick: (request_id, reason) of
+        # a refusal (request_refused) or None for 'ready' (policy_status). Bounded, since only
+        # the request in flight matters and ticks may pause (stale state, inactive).
+        self._policy_events: deque[tuple[int, str] | None] = deque(maxlen=16)
+        self._last_named_refusal: int | None = None  # newest id policy_status named
         self._tick_index = 0  # ticks so far (tick thread): the unit of the refusal backoff
         self._request_tick = 0  # tick index of the last request sent
         self._refusal_streak = 0  # reported refusals in a row since the last merged chunk
@@ -269,7 +271,43 @@ class ChunkExecutor:
                 f'ObservationSnapshot.request_id), got {request_id!r}'
             )
         with self._lock:
-            self._refusals.append((request_id, str(reason)))
+            self._policy_events.append((request_id, str(reason)))
+
+    def policy_status(self, last_refused_request_id: int | None, reason: str = '') -> None:
+        """A status report of the policy side (thread-safe; the next tick applies it).
+
+        A refusal the reports name for the first time is handled as :meth:`request_refused`.
+        Any other report (a periodic status repeating an old refusal or naming none, or one
+        sent because the policy changed: an instruction set, the node activated) means the
+        policy may serve now: a refusal backoff in progress ends, so the next tick may ask
+        again, within a tick or two of the policy becoming ready instead of up to
+        REFUSAL_BACKOFF_MAX_S later. A policy that keeps refusing is thus asked at most once
+        per tick: at the backoff's rate plus once per such report (2 Hz from policy_node).
+
+        Args:
+            last_refused_request_id: the last request the policy side refused, None if none.
+            reason: why (for a refusal).
+
+        Raises:
+            ValueError: ``last_refused_request_id`` is neither None nor an int >= 0 (nothing
+                changes).
+        """
+        if last_refused_request_id is not None and (
+            isinstance(last_refused_request_id, bool)
+            or not isinstance(last_refused_request_id, int)
+            or last_refused_request_id < 0
+        ):
+            raise ValueError(
+                'policy_status: last_refused_request_id must be None or an int >= 0, got '
+                f'{last_refused_request_id!r}'
+            )
+        with self._lock:
+            named = last_refused_request_id
+            if named is not None and named != self._last_named_refusal:
+                self._last_named_refusal = named
+                self._policy_events.append((named, str(reason)))
+            elif not self._policy_events or self._policy_events[-1] is not None:
+                self._policy_events.append(None)  # ready; repeated readies collapse into one
 
     @property
     def last_refusal(self) -> str:
@@ -413,8 +451,8 @@ class ChunkExecutor:
             rearm = self._rearm
             self._rearm = False
             rejected_answer_t = self._rejected_answer_t
-            refusals = list(self._refusals)
-            self._refusals.clear()
+            policy_events = list(self._policy_events)
+            self._policy_events.clear()
             holds = self._holds
             hold_t = self._hold_t
             new_config, self._pending_config = self._pending_config, None
@@ -451,8 +489,11 @@ class ChunkExecutor:
             merged = True
         if self._in_flight is not None and rejected_answer_t >= self._in_flight[1]:
             self._in_flight = None  # the answer came back invalid: allow a new request
-        for request_id, reason in refusals:
-            self._apply_refusal(request_id, reason)
+        for event in policy_events:  # in arrival order: a 'ready' after a refusal ends its wait
+            if event is None:
+                self._no_request_before_tick = 0
+            else:
+                self._apply_refusal(*event)
 
         state = ExecutorState.TRACKING
         if estop:

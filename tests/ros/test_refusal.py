@@ -184,9 +184,10 @@ def test_a_refused_first_request_is_asked_again_at_once_not_after_the_timeout(
     instruction_pub.publish(String(data='pick'))
     wait_until(lambda: bool(chunks), 10.0, 'the first chunk')
     arrival, chunk = chunks[0]
-    # Backoff at most 0.2 s + a tick + replay inference (ms) + loopback transport; a recovery
-    # through the 30 s timeout cannot come this early.
-    assert arrival - t_instruction < 1.5, arrival - t_instruction
+    # The status the instruction triggers ends the backoff: the next tick asks (measured 0.03 s
+    # here; the bound leaves room for a loaded host). Through the 30 s timeout it would take
+    # up to 30 s.
+    assert arrival - t_instruction < 1.0, arrival - t_instruction
     ids = [m.request_id for m in requests.messages]
     assert ids == list(range(len(ids)))  # one request at a time, none lost
     assert chunk.request_id >= n_refused - 1 >= 2
@@ -201,6 +202,7 @@ def test_a_refused_first_request_is_asked_again_at_once_not_after_the_timeout(
     values = _executor_values(diagnostics)
     assert values['request_timeouts'] == '0'
     assert 'request ' in values['last_refusal']
-    # No request storm: never two requests within one 30 Hz tick.
+    # At most one request per tick: each carries its own tick's time (the backoff schedule is
+    # pinned on simulated time in tests/test_runtime_refusal.py).
     stamps = [m.header.stamp.sec + m.header.stamp.nanosec * 1e-9 for m in requests.messages]
-    assert np.all(np.diff(stamps) > 0.9 / 30.0)
+    assert np.all(np.diff(stamps) > 0.0)
