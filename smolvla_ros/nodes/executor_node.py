@@ -763,18 +763,14 @@ class ExecutorNode(LifecycleNode):
             return 2, 'watchdog: no valid chunk for too long; holding'
         if state == ExecutorState.STARVED:
             return 1, 'starved: the queue ran empty; holding until the next chunk'
-        refused = int(summary.get('requests_refused', 0))
-        if state == ExecutorState.STARTUP and refused:
-            return 1, (
-                f'no chunk yet: the policy refused {refused} chunk request(s) (see '
-                'last_refusal); holding and asking again'
-            )
         timeouts = int(summary.get('request_timeouts', 0))
-        if state == ExecutorState.STARTUP and timeouts:
+        refused = int(summary.get('requests_refused', 0))
+        if state == ExecutorState.STARTUP and (timeouts or refused):
             # No chunk ever arrived and requests go unanswered: say so, not just 'startup'.
             return 1, (
-                f'no chunk yet: {timeouts} chunk request(s) unanswered; holding (is a policy '
-                'node active and serving an instruction or goal?)'
+                f'no chunk yet: {timeouts + refused} chunk request(s) unanswered ({refused} '
+                f'refused, see last_refusal; {timeouts} timed out); holding (is a policy node '
+                'active and serving an instruction or goal?)'
             )
         if grew:
             return 1, 'new ' + ', '.join(grew) + ' since the last status'
