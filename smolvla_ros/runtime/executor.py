@@ -1,13 +1,15 @@
 """The executor core: one command per fixed-rate tick from time-aligned, blended chunks.
 
 Threads: :meth:`ChunkExecutor.tick` runs on the control thread only; :meth:`submit_chunk`,
-:meth:`emergency_stop` and :meth:`reset_emergency_stop` may be called from any thread. Chunks are
-validated on submission and handed over through a locked inbox that the next tick drains, so the
-queue itself is touched by one thread and no sample can be executed twice or lost.
+:meth:`emergency_stop`, :meth:`reset_emergency_stop`, :meth:`request_refused` and
+:meth:`policy_status` may be called from any thread. Chunks are validated on submission and
+handed over through a locked inbox that the next tick drains, so the queue itself is touched by
+one thread and no sample can be executed twice or lost.
 
-Per tick, in order: drain the inbox (merge), watchdog, interpolate the planned command for now,
-safety limits, then decide whether to request the next chunk (threshold g, at most one request in
-flight, observation filter with must-go on an empty queue).
+Per tick, in order: drain the inbox (merge) and the reported refusals, watchdog, interpolate the
+planned command for now, safety limits, then decide whether to request the next chunk (threshold
+g, at most one request in flight, observation filter with must-go on an empty queue, backoff
+after refusals).
 """
 
 from __future__ import annotations
@@ -38,9 +40,9 @@ _LOG = logging.getLogger(__name__)
 # period was missed (ordinary jitter stays well below). Counted in metrics.stalls and logged.
 STALL_PERIODS = 2.0
 
-# Longest wait between requests while the policy side keeps refusing them asynchronously
-# (request_refused), seconds: the retry rate never falls below 1 / this (5 Hz) nor, through the
-# doubling backoff, exceeds what a refusing policy can usefully answer. See request_refused.
+# Longest wait between requests while the policy side keeps refusing them (request_refused),
+# seconds: the wait doubles from one tick up to this, so a refusing policy is not asked on every
+# tick, yet still at least 5 times a second (and at once when it says it changed).
 REFUSAL_BACKOFF_MAX_S = 0.2
 
 
@@ -311,7 +313,7 @@ class ChunkExecutor:
 
     @property
     def last_refusal(self) -> str:
-        """'request <id>: <reason>' of the last refusal that request_refused applied ('' if
+        """'request <id>: <reason>' of the last reported refusal that freed a request ('' if
         none); read on the tick thread."""
         return self._last_refusal
 
