@@ -5,6 +5,10 @@ PolicyNode (replay policy) and a real ExecutorNode in one process, plus the stat
 from __future__ import annotations
 
 import itertools
+import os
+import signal
+import subprocess
+import sys
 import threading
 from pathlib import Path
 from typing import Any
@@ -206,3 +210,104 @@ def test_a_refused_first_request_is_asked_again_at_once_not_after_the_timeout(
     # pinned on simulated time in tests/test_runtime_refusal.py).
     stamps = [m.header.stamp.sec + m.header.stamp.nanosec * 1e-9 for m in requests.messages]
     assert np.all(np.diff(stamps) > 0.0)
+
+
+def _change_state(change: Any, get: Any, transition_id: int, after: int) -> bool:
+    """ChangeState through the service; an unanswered call (a fresh client whose endpoints are
+    still matching) is judged by the state reached and sent again only if nothing changed."""
+    for _ in range(3):
+        try:
+            request = ChangeState.Request(transition=Transition(id=transition_id))
+            return _call(change, request, timeout=10.0).success
+        except TimeoutError:
+            try:
+                if _call(get, GetState.Request(), timeout=10.0).current_state.id == after:
+                    return True
+            except TimeoutError:
+                continue
+    return False
+
+
+@pytest.fixture
+def serving_policy(rclpy_context, replay_file):
+    """A replay PolicyNode, active, without an instruction (it refuses every request)."""
+    policy = PolicyNode(
+        f'policy_refuse_{next(_IDS)}',
+        context=rclpy_context,
+        parameter_overrides=[
+            Parameter('policy', value='replay'),
+            Parameter('replay_file', value=str(replay_file)),
+        ],
+    )
+    try:
+        assert policy.trigger_configure() == TransitionCallbackReturn.SUCCESS
+        assert policy.trigger_activate() == TransitionCallbackReturn.SUCCESS
+        yield policy
+    finally:
+        policy.close()
+        policy.destroy_node()
+
+
+def test_refusals_reach_an_executor_in_another_process(serving_policy, make_node, spin):
+    """``python -m smolvla_ros.nodes.executor_node`` (request_timeout_s 30 s) against a policy
+    node without an instruction in this process: the refusals reach it over DDS and it asks
+    again within the backoff, not after 30 s; the instruction brings a chunk at once; SIGINT
+    ends it with exit code 0 and no traceback."""
+    tester = make_node(f'tester_{next(_IDS)}')
+    requests = MessageCollector()
+    chunks: list[tuple[float, Any]] = []
+    tester.create_subscription(ChunkRequest, topics.CHUNK_REQUEST, requests, topics.CHUNK_QOS)
+    tester.create_subscription(
+        ActionChunk, topics.ACTION_CHUNK, lambda m: chunks.append((_now(tester), m)),
+        topics.CHUNK_QOS,
+    )  # fmt: skip
+    state_pub = tester.create_publisher(JointState, topics.JOINT_STATES, topics.STATE_QOS)
+    instruction_pub = tester.create_publisher(String, topics.INSTRUCTION, topics.CHUNK_QOS)
+    tester.create_timer(
+        0.02,
+        lambda: state_pub.publish(joint_state_to_msg(np.zeros(len(JOINT_NAMES)), JOINT_NAMES,
+                                                     _now(tester))),
+    )  # fmt: skip
+    change = tester.create_client(ChangeState, 'executor_node/change_state')
+    get = tester.create_client(GetState, 'executor_node/get_state')
+    spin(serving_policy, tester)
+    proc = subprocess.Popen(
+        [sys.executable, '-m', 'smolvla_ros.nodes.executor_node', '--ros-args',
+         '-p', f'request_timeout_s:={TIMEOUT_S}', '-p', 'max_state_age_s:=2.0'],
+        env=dict(os.environ),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )  # fmt: skip
+    try:
+        wait_until(
+            lambda: change.service_is_ready() or proc.poll() is not None,
+            60.0,  # a cold start on a loaded 2-core machine: imports and discovery
+            'the executor process to offer its lifecycle services',
+        )
+        if proc.poll() is not None:
+            pytest.fail(f'the executor process ended early: {proc.communicate()[0]}')
+        for tid, after in (
+            (Transition.TRANSITION_CONFIGURE, State.PRIMARY_STATE_INACTIVE),
+            (Transition.TRANSITION_ACTIVATE, State.PRIMARY_STATE_ACTIVE),
+        ):
+            if not _change_state(change, get, tid, after):
+                proc.send_signal(signal.SIGINT)
+                pytest.fail(f'transition {tid} failed; node output: {proc.communicate(20)[0]}')
+        # Three requests while every one is refused: the first two were freed by refusals
+        # (a timeout would free one only after 30 s).
+        wait_until(lambda: len(requests.messages) >= 3, 15.0, 'requests after refusals')
+        assert not chunks
+        wait_for_subscribers(instruction_pub, 1)
+        t_instruction = _now(tester)
+        instruction_pub.publish(String(data='pick'))
+        wait_until(lambda: bool(chunks), 10.0, 'the first chunk')
+        assert chunks[0][0] - t_instruction < 2.0, chunks[0][0] - t_instruction
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=20.0)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0, out
+    assert 'Traceback' not in out, out
