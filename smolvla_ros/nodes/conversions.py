@@ -1022,6 +1022,8 @@ def policy_status_to_msg(
     instruction: str = '',
     refused_by_node: int = 0,
     fault: str = '',
+    last_refused_request_id: int | None = None,
+    last_refusal: str = '',
 ) -> PolicyStatus:
     """A smolvla_interfaces/PolicyStatus of the worker's status and the node's own state.
 
@@ -1032,9 +1034,13 @@ def policy_status_to_msg(
     counts every failed request: predict exceptions, refused outputs, the worker's refusals
     (missing/stale frames, joint names) and ``refused_by_node``. ``requests_filtered`` is 0:
     the worker runs no observation filter. Latencies and ages stay NaN until known.
+    ``last_refused_request_id`` (None = none refused yet, sent as PolicyStatus.NO_REFUSAL) and
+    ``last_refusal`` (its reason) name the last chunk request refused without an answer, in every
+    mode (see :func:`policy_refusal_from_msg`).
 
     Raises:
-        ConversionError: a negative count, or a stamp that is not a valid ROS time.
+        ConversionError: a negative count, a refused request id outside [0, 2**64 - 2], or a
+            stamp that is not a valid ROS time.
     """
     msg = PolicyStatus()
     msg.header.stamp = time_to_msg(stamp_s)
@@ -1043,6 +1049,20 @@ def policy_status_to_msg(
     msg.precision = str(precision)
     if refused_by_node < 0:
         raise ConversionError(f'refused_by_node must be >= 0, got {refused_by_node}')
+    if last_refused_request_id is None:
+        msg.last_refused_request_id = PolicyStatus.NO_REFUSAL
+    elif (
+        isinstance(last_refused_request_id, bool)
+        or not isinstance(last_refused_request_id, int)
+        or not 0 <= last_refused_request_id < PolicyStatus.NO_REFUSAL
+    ):
+        raise ConversionError(
+            f'last_refused_request_id must be None or an int in [0, 2**64 - 2] (2**64 - 1 is '
+            f'PolicyStatus.NO_REFUSAL), got {last_refused_request_id!r}'
+        )
+    else:
+        msg.last_refused_request_id = last_refused_request_id
+    msg.last_refusal = str(last_refusal)
     nan = math.nan
     if status is None:
         msg.mode = PolicyStatus.MODE_UNCONFIGURED
@@ -1139,3 +1159,18 @@ def status_text_marker(text: str, frame_id: str, stamp: Time) -> Marker:
     marker.color.r = marker.color.g = marker.color.b = marker.color.a = 1.0
     marker.text = text
     return marker
+
+
+# --------------------------------------------------------------------------------------------
+# Refused chunk requests in PolicyStatus (executor_node)
+# --------------------------------------------------------------------------------------------
+def policy_refusal_from_msg(msg: PolicyStatus) -> tuple[int, str] | None:
+    """(request_id, reason) of the last chunk request the policy node refused, or None when the
+    status names none (``last_refused_request_id`` is PolicyStatus.NO_REFUSAL).
+
+    Never raises: every uint64 other than NO_REFUSAL is a valid request id.
+    """
+    request_id = int(msg.last_refused_request_id)
+    if request_id == PolicyStatus.NO_REFUSAL:
+        return None
+    return request_id, str(msg.last_refusal)

@@ -31,7 +31,7 @@ from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 from visualization_msgs.msg import Marker, MarkerArray
 
 from smolvla_interfaces.msg import ActionChunk as ActionChunkMsg
-from smolvla_interfaces.msg import ChunkRequest, ExecutorStatus
+from smolvla_interfaces.msg import ChunkRequest, ExecutorStatus, PolicyStatus
 from smolvla_ros.nodes import topics
 from smolvla_ros.nodes.conversions import (
     ConversionError,
@@ -42,6 +42,7 @@ from smolvla_ros.nodes.conversions import (
     executor_status_to_msg,
     joint_positions_from_msg,
     joint_state_to_msg,
+    policy_refusal_from_msg,
     status_text_marker,
     time_from_msg,
     time_to_msg,
@@ -210,6 +211,11 @@ class ExecutorNode(LifecycleNode):
             uses the newest; with none, or one older than ``max_state_age_s`` (by its stamp, or
             its arrival when unstamped), or stamped that much after the node clock (another
             clock), the tick holds and reports: no command is computed from stale state.
+        ``smolvla/policy_status`` (smolvla_interfaces/PolicyStatus, STATUS_QOS latched): a
+            refusal of the request in flight (last_refused_request_id) frees it: a new request
+            goes out on a following tick (backoff 1, 2, 4, ... ticks, at most 0.2 s, while the
+            policy keeps refusing; a status without a new refusal ends the backoff), counted as
+            refused (requests_refused on /diagnostics), not as a request timeout.
     Publishers:
         ``smolvla/chunk_request`` (smolvla_interfaces/ChunkRequest, CHUNK_QOS): header.stamp =
             the observation (snapshot) time, request_id (increasing), must_go, queue_fill.
@@ -350,6 +356,10 @@ class ExecutorNode(LifecycleNode):
             JointState, topics.JOINT_STATES, self._on_joint_state, topics.STATE_QOS,
             callback_group=io,
         )  # fmt: skip
+        self._policy_status_sub = self.create_subscription(
+            PolicyStatus, topics.POLICY_STATUS, self._on_policy_status, topics.STATUS_QOS,
+            callback_group=io,
+        )  # fmt: skip
         self._request_pub = self.create_publisher(
             ChunkRequest, topics.CHUNK_REQUEST, topics.CHUNK_QOS
         )
@@ -425,7 +435,8 @@ class ExecutorNode(LifecycleNode):
         return TransitionCallbackReturn.SUCCESS
 
     def _destroy_interfaces(self) -> None:
-        for sub in (getattr(self, '_chunk_sub', None), getattr(self, '_state_sub', None)):
+        for name in ('_chunk_sub', '_state_sub', '_policy_status_sub'):
+            sub = getattr(self, name, None)
             if sub is not None:
                 self.destroy_subscription(sub)
         for pub in ('_request_pub', '_status_pub', '_diag_pub', '_path_pub', '_command_pub'):
@@ -438,7 +449,7 @@ class ExecutorNode(LifecycleNode):
         if self._fjt is not None:
             self._fjt[0].destroy()
             self._fjt = None
-        self._chunk_sub = self._state_sub = None
+        self._chunk_sub = self._state_sub = self._policy_status_sub = None
         with self._lock:
             self._settings, self._chain, self._state = None, None, None
 
@@ -542,6 +553,15 @@ class ExecutorNode(LifecycleNode):
         response.success = True
         response.message = 'holding; chunks observed from now on are served'
         return response
+
+    def _on_policy_status(self, msg: PolicyStatus) -> None:
+        # A refused request is answered by nothing: the core frees it if it is the one in flight
+        # (asked again with backoff, counted as refused); any other status ends the backoff.
+        refusal = policy_refusal_from_msg(msg)
+        with self._lock:
+            core = self._core
+        if core is not None:
+            core.policy_status(*(refusal if refusal is not None else (None, '')))
 
     # -- tick group ------------------------------------------------------------------------------
     def _request(self, snapshot: ObservationSnapshot) -> bool | None:
@@ -706,9 +726,16 @@ class ExecutorNode(LifecycleNode):
             'bad_chunks': bad['chunk'],
             'bad_joint_states': bad['joint_state'],
             'last_fault': stale_reason or last_fault,
+            'last_refusal': core.last_refusal,
             **{
                 k: summary[k]
-                for k in ('chunks_accepted', 'requests_sent', 'request_timeouts', 'stalls')
+                for k in (
+                    'chunks_accepted',
+                    'requests_sent',
+                    'requests_refused',
+                    'request_timeouts',
+                    'stalls',
+                )
             },
             'chunks_rejected': summary['chunks_rejected'],
             'clamps': summary['clamps'],
@@ -737,11 +764,13 @@ class ExecutorNode(LifecycleNode):
         if state == ExecutorState.STARVED:
             return 1, 'starved: the queue ran empty; holding until the next chunk'
         timeouts = int(summary.get('request_timeouts', 0))
-        if state == ExecutorState.STARTUP and timeouts:
+        refused = int(summary.get('requests_refused', 0))
+        if state == ExecutorState.STARTUP and (timeouts or refused):
             # No chunk ever arrived and requests go unanswered: say so, not just 'startup'.
             return 1, (
-                f'no chunk yet: {timeouts} chunk request(s) unanswered; holding (is a policy '
-                'node active and serving an instruction or goal?)'
+                f'no chunk yet: {timeouts + refused} chunk request(s) unanswered ({refused} '
+                f'refused, see last_refusal; {timeouts} timed out); holding (is a policy node '
+                'active and serving an instruction or goal?)'
             )
         if grew:
             return 1, 'new ' + ', '.join(grew) + ' since the last status'

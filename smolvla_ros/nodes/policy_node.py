@@ -190,7 +190,10 @@ class PolicyNode(LifecycleNode):
         group): header.stamp = observation time on the node clock [s]. The snapshot is that
         stamp, the request id and the latest joint state; refused with a named reason (in
         PolicyStatus.fault) when nothing is to be served, no joint state came, or it is older
-        than ``max_state_age_s`` before the stamp.
+        than ``max_state_age_s`` before the stamp. Every refused request (these, the node not
+        active, the worker's missing/stale frames) is named at once in PolicyStatus
+        (last_refused_request_id, last_refusal), so the executor asks again without waiting
+        its request_timeout_s.
         ``smolvla/cameras/<slot>/image_raw`` (sensor_msgs/Image, SENSOR_QOS) for each slot the
         policy requires, and ``.../image_raw/compressed`` (CompressedImage) when
         ``compressed_images``; stamp = capture time.
@@ -206,7 +209,7 @@ class PolicyNode(LifecycleNode):
         ``smolvla/action_chunk/trajectory`` (trajectory_msgs/JointTrajectory, CHUNK_QOS): the
         same chunk for existing stacks.
         ``smolvla/policy_status`` (smolvla_interfaces/PolicyStatus, STATUS_QOS): 2 Hz and on
-        changes, also while unconfigured.
+        changes (each refused request included), also while unconfigured.
         ``/diagnostics`` (diagnostic_msgs/DiagnosticArray): 2 Hz and on bad input.
     Services: ``smolvla/set_instruction`` (SetInstruction; clear_queue calls the executor's
         ``smolvla/hold``, std_srvs/Trigger, without waiting for the answer).
@@ -243,6 +246,7 @@ class PolicyNode(LifecycleNode):
         self._configure_fault = ''
         self._node_fault = ''
         self._refused: Counter[str] = Counter()
+        self._last_refused: tuple[int, str] | None = None  # (request_id, reason), newest
         self._bad_input: Counter[str] = Counter()
         self._bad_input_reported = 0
         self._instruction = ''
@@ -505,6 +509,7 @@ class PolicyNode(LifecycleNode):
                 'chunk request ignored: the node is not active (configure and activate it)',
                 throttle_duration_sec=_LOG_THROTTLE_S,
             )
+            self._refuse(msg.request_id, 'the policy node is not active')
             return
         try:
             stamp = time_from_msg(msg.header.stamp)
@@ -526,7 +531,7 @@ class PolicyNode(LifecycleNode):
                 self._refused[e.reason] += 1
                 self._node_fault = str(e)
             self.get_logger().warning(str(e), throttle_duration_sec=_LOG_THROTTLE_S)
-            self._publish_status()
+            self._refuse(msg.request_id, str(e))
             return
         with self._lock:
             self._requests += 1
@@ -534,9 +539,17 @@ class PolicyNode(LifecycleNode):
         try:
             accepted = worker.request(snapshot)
         except WorkerClosedError:
+            self._refuse(msg.request_id, 'the policy was cleaned up')
             return  # cleaned up meanwhile
         if not accepted:
-            self._publish_status()  # the refusal's reason shows at once
+            self._refuse(msg.request_id, worker.status().last_error)
+
+    def _refuse(self, request_id: int, reason: str) -> None:
+        """Publish the refusal at once (PolicyStatus.last_refused_request_id): the executor
+        then asks again on a following tick instead of waiting its request_timeout_s."""
+        with self._lock:
+            self._last_refused = (int(request_id), reason)
+        self._publish_status()  # the refusal's reason shows at once
 
     def _submit(self, chunk: ActionChunk) -> bool:
         """The worker's submit (inference thread): publish both forms. Publishers are
@@ -744,6 +757,7 @@ class PolicyNode(LifecycleNode):
             worker, config = self._worker, self._config
             fault = self._node_fault or self._configure_fault
             instruction, refused = self._instruction, sum(self._refused.values())
+            last_refused = self._last_refused
         settings = config.settings if config is not None else None
         return policy_status_to_msg(
             worker.status() if worker is not None else None,
@@ -754,6 +768,8 @@ class PolicyNode(LifecycleNode):
             instruction=instruction,
             refused_by_node=refused,
             fault=fault,
+            last_refused_request_id=last_refused[0] if last_refused else None,
+            last_refusal=last_refused[1] if last_refused else '',
         )
 
     def _publish_status(self) -> None:

@@ -1,13 +1,15 @@
 """The executor core: one command per fixed-rate tick from time-aligned, blended chunks.
 
 Threads: :meth:`ChunkExecutor.tick` runs on the control thread only; :meth:`submit_chunk`,
-:meth:`emergency_stop` and :meth:`reset_emergency_stop` may be called from any thread. Chunks are
-validated on submission and handed over through a locked inbox that the next tick drains, so the
-queue itself is touched by one thread and no sample can be executed twice or lost.
+:meth:`emergency_stop`, :meth:`reset_emergency_stop`, :meth:`request_refused` and
+:meth:`policy_status` may be called from any thread. Chunks are validated on submission and
+handed over through a locked inbox that the next tick drains, so the queue itself is touched by
+one thread and no sample can be executed twice or lost.
 
-Per tick, in order: drain the inbox (merge), watchdog, interpolate the planned command for now,
-safety limits, then decide whether to request the next chunk (threshold g, at most one request in
-flight, observation filter with must-go on an empty queue).
+Per tick, in order: drain the inbox (merge) and the reported refusals, watchdog, interpolate the
+planned command for now, safety limits, then decide whether to request the next chunk (threshold
+g, at most one request in flight, observation filter with must-go on an empty queue, backoff
+after refusals).
 """
 
 from __future__ import annotations
@@ -37,6 +39,11 @@ _LOG = logging.getLogger(__name__)
 # A tick more than this many periods after the previous one is a host stall: at least one whole
 # period was missed (ordinary jitter stays well below). Counted in metrics.stalls and logged.
 STALL_PERIODS = 2.0
+
+# Longest wait between requests while the policy side keeps refusing them (request_refused),
+# seconds: the wait doubles from one tick up to this, so a refusing policy is not asked on every
+# tick, yet still at least 5 times a second (and at once when it says it changed).
+REFUSAL_BACKOFF_MAX_S = 0.2
 
 
 @dataclass(frozen=True)
@@ -146,6 +153,16 @@ class ChunkExecutor:
         self._watchdog_tripped = False
         self._in_flight: tuple[int, float] | None = None
         self._next_request_id = 0
+        # policy-side events in arrival order, applied by the next tick: (request_id, reason) of
+        # a refusal (request_refused) or None for 'ready' (policy_status). Bounded, since only
+        # the request in flight matters and ticks may pause (stale state, inactive).
+        self._policy_events: deque[tuple[int, str] | None] = deque(maxlen=16)
+        self._last_named_refusal: int | None = None  # newest id policy_status named
+        self._tick_index = 0  # ticks so far (tick thread): the unit of the refusal backoff
+        self._request_tick = 0  # tick index of the last request sent
+        self._refusal_streak = 0  # reported refusals in a row since the last merged chunk
+        self._no_request_before_tick = 0
+        self._last_refusal = ''
         self._chunk_size = 0
         self._holds_seen = 0
 
@@ -225,6 +242,80 @@ class ChunkExecutor:
             if strict:
                 raise
             return False
+
+    def request_refused(self, request_id: int, reason: str = '') -> None:
+        """The policy side refused request ``request_id`` after ``request_fn`` had sent it
+        (thread-safe; the next tick applies it).
+
+        This is the asynchronous form of ``request_fn`` returning False, for a policy across a
+        network (e.g. reported in a status message): if that request is still in flight it is
+        no longer pending and counts in ``metrics.requests_refused``, not as a request timeout,
+        and a new request may go out on the same tick. Against a request storm while the policy
+        keeps refusing, the k-th refusal in a row (k >= 1) delays the next request to at least
+        ``min(2 ** (k - 1), ceil(REFUSAL_BACKOFF_MAX_S * tick_rate_hz))`` ticks after the
+        refused one was sent: 1, 2, 4, ... ticks, at most 0.2 s, so a refusing policy is asked
+        at most once per tick and at least at 5 Hz. The streak ends when a chunk is merged.
+
+        A refusal of any other request (already answered, timed out or superseded, or an old
+        status from before this executor started) is ignored: at most it could drop a request
+        still being served, which then costs one extra request, never a timeout.
+
+        Args:
+            request_id: ``ObservationSnapshot.request_id`` of the refused request.
+            reason: why the policy refused it (logged; see :attr:`last_refusal`).
+
+        Raises:
+            ValueError: ``request_id`` is not an int >= 0 (nothing changes).
+        """
+        if isinstance(request_id, bool) or not isinstance(request_id, int) or request_id < 0:
+            raise ValueError(
+                f'request_refused: request_id must be an int >= 0 (the refused '
+                f'ObservationSnapshot.request_id), got {request_id!r}'
+            )
+        with self._lock:
+            self._policy_events.append((request_id, str(reason)))
+
+    def policy_status(self, last_refused_request_id: int | None, reason: str = '') -> None:
+        """A status report of the policy side (thread-safe; the next tick applies it).
+
+        A refusal the reports name for the first time is handled as :meth:`request_refused`.
+        Any other report (a periodic status repeating an old refusal or naming none, or one
+        sent because the policy changed: an instruction set, the node activated) means the
+        policy may serve now: a refusal backoff in progress ends, so the next tick may ask
+        again, within a tick or two of the policy becoming ready instead of up to
+        REFUSAL_BACKOFF_MAX_S later. A policy that keeps refusing is thus asked at most once
+        per tick: at the backoff's rate plus once per such report (2 Hz from policy_node).
+
+        Args:
+            last_refused_request_id: the last request the policy side refused, None if none.
+            reason: why (for a refusal).
+
+        Raises:
+            ValueError: ``last_refused_request_id`` is neither None nor an int >= 0 (nothing
+                changes).
+        """
+        if last_refused_request_id is not None and (
+            isinstance(last_refused_request_id, bool)
+            or not isinstance(last_refused_request_id, int)
+            or last_refused_request_id < 0
+        ):
+            raise ValueError(
+                'policy_status: last_refused_request_id must be None or an int >= 0, got '
+                f'{last_refused_request_id!r}'
+            )
+        with self._lock:
+            named = last_refused_request_id
+            if named is not None and named != self._last_named_refusal:
+                self._last_named_refusal = named
+                self._policy_events.append((named, str(reason)))
+            elif not self._policy_events or self._policy_events[-1] is not None:
+                self._policy_events.append(None)  # ready; repeated readies collapse into one
+
+    @property
+    def last_refusal(self) -> str:
+        """'request <id>: <reason>' of the last reported refusal that freed a request ('' if
+        none); read on the tick thread."""
+        return self._last_refusal
 
     def emergency_stop(self, reason: str = 'requested') -> None:
         """Latch the emergency stop: hold the last command, drop the queue, reject chunks and
@@ -362,6 +453,8 @@ class ChunkExecutor:
             rearm = self._rearm
             self._rearm = False
             rejected_answer_t = self._rejected_answer_t
+            policy_events = list(self._policy_events)
+            self._policy_events.clear()
             holds = self._holds
             hold_t = self._hold_t
             new_config, self._pending_config = self._pending_config, None
@@ -369,6 +462,7 @@ class ChunkExecutor:
             self._apply_config(new_config)
         m = self.metrics
         m.add(ticks=1)
+        self._tick_index += 1
         if rearm:
             self._start_from(measured, now)
         period = self.config.tick_period_s
@@ -397,6 +491,11 @@ class ChunkExecutor:
             merged = True
         if self._in_flight is not None and rejected_answer_t >= self._in_flight[1]:
             self._in_flight = None  # the answer came back invalid: allow a new request
+        for event in policy_events:  # in arrival order: a 'ready' after a refusal ends its wait
+            if event is None:
+                self._no_request_before_tick = 0
+            else:
+                self._apply_refusal(*event)
 
         state = ExecutorState.TRACKING
         if estop:
@@ -493,6 +592,18 @@ class ChunkExecutor:
             config.observation_filter.epsilon_rad,
         )
 
+    def _apply_refusal(self, request_id: int, reason: str) -> None:
+        if self._in_flight is None or self._in_flight[0] != request_id:
+            return  # not the pending request: answered, timed out, superseded or unknown
+        self._in_flight = None
+        self._refusal_streak += 1
+        cap = max(1, math.ceil(REFUSAL_BACKOFF_MAX_S * self.config.tick_rate_hz - 1e-9))
+        wait = min(2 ** min(self._refusal_streak - 1, 30), cap)
+        self._no_request_before_tick = self._request_tick + wait
+        self._last_refusal = f'request {request_id}: {reason}'
+        self.metrics.add(requests_refused=1)
+        _LOG.info('chunk request %d refused by the policy side: %s', request_id, reason)
+
     def _start_from(self, measured: np.ndarray, now: float) -> None:
         self._prev_cmd = measured.copy()
         self._prev_vel = np.zeros(self._j)
@@ -505,6 +616,8 @@ class ChunkExecutor:
         self._last_valid_t = None
         self._watchdog_tripped = False
         self._in_flight = None
+        self._refusal_streak = 0
+        self._no_request_before_tick = 0
         self._filter.reset()
 
     def _merge(self, chunk: ActionChunk, now: float) -> None:
@@ -540,6 +653,7 @@ class ChunkExecutor:
         m.record('inference_latency_s', chunk.inference_latency_s)
         m.record('arrival_age_s', now - chunk.observation_time_s)
         self._chunk_size = chunk.n
+        self._refusal_streak = 0  # the policy serves again: no backoff for a later refusal
         self._seen_chunk = True
         self._last_valid_t = now
         self._watchdog_tripped = False
@@ -556,6 +670,8 @@ class ChunkExecutor:
             m.add(request_timeouts=1)
             _LOG.warning('chunk request %d unanswered; requesting again', self._in_flight[0])
             self._in_flight = None
+        if self._tick_index < self._no_request_before_tick:
+            return False  # backing off: the policy refused the last request(s)
         remaining = self._timeline.remaining(now)
         must_go = remaining == 0
         above_threshold = (
@@ -585,6 +701,7 @@ class ChunkExecutor:
             m.add(requests_refused=1)
             return False
         self._in_flight = (snapshot.request_id, now)
+        self._request_tick = self._tick_index
         self._filter.mark_processed(measured)
         m.add(requests_sent=1)
         return True
