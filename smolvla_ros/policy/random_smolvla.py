@@ -31,7 +31,12 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from smolvla_model.sizes import backbone_dict, layers_kept, stand_in_tokenizer
+from smolvla_model.sizes import (
+    backbone_dict,
+    layers_kept,
+    stand_in_tokenizer,
+    write_backbone_folder,
+)
 from smolvla_ros.policy.protocol import Policy
 
 # The sizes offered here (the size table itself, with 'sim' for training, is
@@ -177,9 +182,7 @@ def save_random_smolvla(
     # failure leaves no half-written checkpoint.
     tmp = Path(tempfile.mkdtemp(prefix='.saving-', dir=root))
     try:
-        (tmp / 'backbone').mkdir()
-        (tmp / 'backbone' / 'config.json').write_text(json.dumps(_backbone_dict(size), indent=2))
-        stand_in_tokenizer().save_pretrained(str(tmp / 'backbone'))
+        write_backbone_folder(tmp / 'backbone', backbone_dict(size))
         staged = chunk_policy.policy.save_pretrained(tmp / 'policy')
         config = json.loads((staged / 'config.json').read_text())
         if action_mean_rad is not None:
