@@ -427,3 +427,21 @@ def test_scheduled_delivery_hands_chunks_over_when_due(clock):
     assert [c.request_id for c in sink.chunks] == [0, 1]
     assert [c.inference_latency_s for c in sink.chunks] == [0.35, 0.35]
     assert worker.status().chunks_submitted == 2
+
+
+def test_an_inference_that_outlives_close_keeps_alive_true_until_it_ends(clock):
+    """policy_node's main() relies on `alive` after close() to know that an inference still runs
+    in the daemon thread (it then ends the process without finalising the interpreter under it)."""
+    policy = EchoPolicy()
+    policy.gate = True
+    worker = make_worker(policy, clock, config=WorkerConfig(close_timeout_s=0.05))
+    worker.request(snap(0, 10.0))
+    assert policy.started.wait(5.0)
+    worker.close()  # returns after 0.05 s: predict is still blocked on the gate
+    assert worker.alive and worker.status().mode == 'closed'
+    policy.release.set()
+    for _ in range(1000):
+        if not worker.alive:
+            break
+        threading.Event().wait(0.005)
+    assert not worker.alive

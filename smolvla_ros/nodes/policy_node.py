@@ -8,6 +8,8 @@ configure and activate it (``ros2 lifecycle set /policy_node configure`` / ``act
 from __future__ import annotations
 
 import math
+import os
+import sys
 import threading
 from collections import Counter
 from collections.abc import Mapping
@@ -238,6 +240,9 @@ class PolicyNode(LifecycleNode):
         self._lock = threading.RLock()
         self._config: PolicyNodeConfig | None = None
         self._worker: PolicyWorker | None = None
+        # Workers whose inference outlived close(): main() must not let the interpreter finalise
+        # under them (see main).
+        self._stuck_workers: list[PolicyWorker] = []
         self._frames: LatestFrames | None = None
         self._active = False
         self._state: tuple[Any, float] | None = None  # (positions [rad], stamp [s])
@@ -378,6 +383,10 @@ class PolicyNode(LifecycleNode):
             run.wake.set()
         self._release()
 
+    def inference_still_running(self) -> bool:
+        """True when a closed worker's inference is still computing (after :meth:`close`)."""
+        return any(w.alive for w in self._stuck_workers)
+
     def _stop(self, why: str) -> None:
         with self._lock:
             was_active = self._active
@@ -397,6 +406,8 @@ class PolicyNode(LifecycleNode):
             self._cube = self._bin = None
         if worker is not None:
             worker.close()
+            if worker.alive:
+                self._stuck_workers.append(worker)
         self._destroy_config_subs()
         self._publish_status()
 
@@ -826,10 +837,20 @@ def main(args: list[str] | None = None) -> None:
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     finally:
+        stuck = False
         if node is not None:
             node.close()
+            stuck = node.inference_still_running()
             node.destroy_node()
         rclpy.try_shutdown()
+    if stuck:
+        # An inference that outlived the worker's close timeout (a slow model on a loaded CPU)
+        # still runs in a daemon thread inside a native torch call. Letting the interpreter
+        # finalise under it aborts the process (std::terminate, SIGABRT, exit -6). The node is
+        # destroyed and ROS shut down, its chunk would be dropped anyway: end the process now.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)
 
 
 if __name__ == '__main__':
