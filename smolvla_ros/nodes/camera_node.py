@@ -13,11 +13,9 @@ import sys
 from collections.abc import Mapping
 from typing import Any
 
-import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.exceptions import ParameterException
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
@@ -40,6 +38,7 @@ from smolvla_ros.nodes.conversions import (
     rgb_to_compressed_msg,
     time_to_msg,
 )
+from smolvla_ros.nodes.executors import run_node
 from smolvla_ros.nodes.params import ParamSpec, declare_parameters
 
 PARAMS: tuple[ParamSpec, ...] = (
@@ -247,25 +246,11 @@ class CameraNode(Node):
 
 
 def main(args: list[str] | None = None) -> int:
-    """Console script ``camera_node``: run one camera until SIGINT."""
-    rclpy.init(args=args)
-    node = None
-    try:
-        node = CameraNode()
-        rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    except (ValueError, ParameterException) as e:  # FrameSourceConfigError is a ValueError
-        print(f'camera_node: bad parameters: {e}', file=sys.stderr)
-        return 2
-    except ImportError as e:  # OpenCV missing: the message names the extra to install
-        print(f'camera_node: {e}', file=sys.stderr)
-        return 2
-    finally:
-        if node is not None:
-            node.destroy_node()
-        rclpy.try_shutdown()
-    return 0
+    """Console script ``camera_node``: run one camera until SIGINT/SIGTERM (exit 2: bad
+    parameters, or OpenCV missing: the message names the extra to install)."""
+    # FrameSourceConfigError is a ValueError.
+    errors = (ValueError, ParameterException, ImportError)
+    return run_node('camera_node', CameraNode, args, multi_threaded=False, config_errors=errors)
 
 
 if __name__ == '__main__':

@@ -11,19 +11,17 @@ follower (``SoFollower``) and ``so_arm_driver.health``.
 
 from __future__ import annotations
 
+import sys
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
-from rclpy.executors import ExternalShutdownException
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.parameter import Parameter
-from rclpy.signals import SignalHandlerOptions
 from sensor_msgs.msg import JointState
 
 from smolvla_ros.nodes import topics
@@ -34,6 +32,7 @@ from smolvla_ros.nodes.conversions import (
     joint_state_to_msg,
     time_ns_to_msg,
 )
+from smolvla_ros.nodes.executors import run_node
 from smolvla_ros.nodes.params import (
     ParamSpec,
     current_values,
@@ -595,24 +594,11 @@ class DriverNode(LifecycleNode):
             setattr(self, attr, None)
 
 
-def main(args: list[str] | None = None) -> None:
-    """Console script ``driver_node``: spin until Ctrl-C, then torque off and close the port."""
-    # SIGINT stays Python's (KeyboardInterrupt) so the context is still valid while the arm is
-    # released and the last log lines and diagnostics go out; rclpy keeps handling SIGTERM
-    # (context shutdown -> ExternalShutdownException), which releases the arm the same way.
-    rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.SIGTERM)
-    node = None
-    try:
-        node = DriverNode()
-        rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        if node is not None:
-            node.release('shutdown')
-            node.destroy_node()
-        rclpy.try_shutdown()
+def main(args: list[str] | None = None) -> int:
+    """Console script ``driver_node``: spin until SIGINT/SIGTERM, then torque off and close the
+    port (while the context is still valid, so the last log lines and diagnostics go out)."""
+    return run_node('driver_node', DriverNode, args, stop=lambda node: node.release('shutdown'))
 
 
 if __name__ == '__main__':
-    main()
+    sys.exit(main())

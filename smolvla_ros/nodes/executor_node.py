@@ -11,18 +11,17 @@ from __future__ import annotations
 
 import math
 import os
+import sys
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from geometry_msgs.msg import Point
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
-from rclpy.executors import ExternalShutdownException
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.parameter import Parameter
 from sensor_msgs.msg import JointState
@@ -47,7 +46,7 @@ from smolvla_ros.nodes.conversions import (
     time_from_msg,
     time_to_msg,
 )
-from smolvla_ros.nodes.executors import make_executor
+from smolvla_ros.nodes.executors import run_node
 from smolvla_ros.nodes.params import ParamSpec, declare_parameters, validate_changes
 from smolvla_ros.planned_path import UrdfChain, default_urdf_path, planned_path_points
 from smolvla_ros.runtime import (
@@ -820,22 +819,10 @@ class ExecutorNode(LifecycleNode):
         self._path_pub.publish(MarkerArray(markers=[marker, label]))
 
 
-def main(args: list[str] | None = None) -> None:
-    """Console script ``executor_node``: spin the node until Ctrl-C."""
-    rclpy.init(args=args)
-    node = None
-    try:
-        node = ExecutorNode()
-        executor = make_executor()
-        executor.add_node(node)
-        executor.spin()
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        if node is not None:
-            node.destroy_node()
-        rclpy.try_shutdown()
+def main(args: list[str] | None = None) -> int:
+    """Console script ``executor_node``: spin the node until SIGINT/SIGTERM."""
+    return run_node('executor_node', ExecutorNode, args)
 
 
 if __name__ == '__main__':
-    main()
+    sys.exit(main())

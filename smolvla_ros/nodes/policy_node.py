@@ -16,12 +16,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from geometry_msgs.msg import PoseStamped
 from rclpy.action import ActionServer, CancelResponse, GoalResponse
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
-from rclpy.executors import ExternalShutdownException
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CompressedImage, Image, JointState
@@ -46,7 +44,7 @@ from smolvla_ros.nodes.conversions import (
     position_yaw_from_pose_msg,
     time_from_msg,
 )
-from smolvla_ros.nodes.executors import make_executor
+from smolvla_ros.nodes.executors import run_node
 from smolvla_ros.nodes.params import (
     ParamSpec,
     current_values,
@@ -823,35 +821,27 @@ class PolicyNode(LifecycleNode):
         self._diag_pub.publish(array)
 
 
-def main(args: list[str] | None = None) -> None:
-    """Console script ``policy_node``: spin a PolicyNode until SIGINT."""
-    rclpy.init(args=args)
-    node: PolicyNode | None = None
-    try:
-        node = PolicyNode()
-        # Threads: the RunTask loop holds one while a goal runs; requests, cameras and the
-        # lifecycle services need the others (inference runs on the worker's own thread).
-        executor = make_executor()
-        executor.add_node(node)
-        executor.spin()
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        stuck = False
-        if node is not None:
-            node.close()
-            stuck = node.inference_still_running()
-            node.destroy_node()
-        rclpy.try_shutdown()
-    if stuck:
+def main(args: list[str] | None = None) -> int:
+    """Console script ``policy_node``: spin a PolicyNode until SIGINT/SIGTERM."""
+    stuck: list[bool] = []
+
+    def stop(node: PolicyNode) -> None:
+        node.close()
+        stuck.append(node.inference_still_running())
+
+    # Threads (make_executor): the RunTask loop holds one while a goal runs; requests, cameras
+    # and the lifecycle services need the others (inference runs on the worker's own thread).
+    status = run_node('policy_node', PolicyNode, args, stop=stop)
+    if any(stuck):
         # An inference that outlived the worker's close timeout (a slow model on a loaded CPU)
         # still runs in a daemon thread inside a native torch call. Letting the interpreter
         # finalise under it aborts the process (std::terminate, SIGABRT, exit -6). The node is
         # destroyed and ROS shut down, its chunk would be dropped anyway: end the process now.
         sys.stdout.flush()
         sys.stderr.flush()
-        os._exit(0)
+        os._exit(status)
+    return status
 
 
 if __name__ == '__main__':
-    main()
+    sys.exit(main())

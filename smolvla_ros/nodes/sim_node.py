@@ -13,14 +13,12 @@ import threading
 from collections.abc import Callable, Mapping
 from typing import Any
 
-import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
 from geometry_msgs.msg import PoseStamped
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.clock import Clock, ClockType
 from rclpy.exceptions import ParameterException
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 from rosgraph_msgs.msg import Clock as ClockMsg
@@ -42,6 +40,7 @@ from smolvla_ros.nodes.conversions import (
     time_from_msg,
     time_to_msg,
 )
+from smolvla_ros.nodes.executors import run_node
 from smolvla_ros.nodes.params import ParamSpec, declare_parameters
 from smolvla_ros.sim_bridge import (
     Cadence,
@@ -446,22 +445,10 @@ class SimNode(Node):
 
 
 def main(args: list[str] | None = None) -> int:
-    """Console script ``sim_node``: run the simulator until SIGINT."""
-    rclpy.init(args=args)
-    node = None
-    try:
-        node = SimNode()
-        rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    except (ValueError, ParameterException) as e:
-        print(f'sim_node: bad parameters: {e}', file=sys.stderr)
-        return 2
-    finally:
-        if node is not None:
-            node.destroy_node()
-        rclpy.try_shutdown()
-    return 0
+    """Console script ``sim_node``: run the simulator until SIGINT/SIGTERM (exit 2: bad
+    parameters)."""
+    errors = (ValueError, ParameterException)
+    return run_node('sim_node', SimNode, args, multi_threaded=False, config_errors=errors)
 
 
 if __name__ == '__main__':
