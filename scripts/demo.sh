@@ -12,4 +12,5 @@ cd "$(dirname "$0")/.."
 bash scripts/setup_env.sh
 
 export MUJOCO_GL=${MUJOCO_GL:-osmesa}
-exec .venv/bin/smolvla-run --duration 40 --output runs "$@"
+# 128x128 renders: the size the shipped checkpoint (checkpoints/smolvla_so101_sim) was trained on.
+exec .venv/bin/smolvla-run --duration 40 --image-size 128x128 --output runs "$@"
