@@ -25,9 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import math
-import signal
 import sys
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -38,6 +36,7 @@ import numpy as np
 
 from smolvla_model.datasets import LeRobotDatasetWriter
 from smolvla_ros.action_space import ActionSpace, ModelUnits, virtual_calibration
+from smolvla_ros.ctrl_c import CtrlC
 from smolvla_ros.pipeline import PipelineConfig, SimPipeline
 from smolvla_ros.tasks import SIM_TASK
 
@@ -216,29 +215,6 @@ def units_info() -> dict[str, Any]:
     }
 
 
-class _Interrupt:
-    """SIGINT -> a flag the tick loop checks; restored on exit. Installed only on the main
-    thread (signal handlers cannot be installed elsewhere)."""
-
-    def __init__(self) -> None:
-        self.requested = False
-        self._previous: Any = None
-
-    def __enter__(self) -> _Interrupt:
-        if threading.current_thread() is threading.main_thread():
-            self._previous = signal.signal(signal.SIGINT, self._handle)
-        return self
-
-    def _handle(self, signum: int, frame: Any) -> None:
-        if self.requested:  # a second Ctrl-C: stop at once (the writer is closed in finally)
-            raise KeyboardInterrupt
-        self.requested = True
-
-    def __exit__(self, *exc: object) -> None:
-        if self._previous is not None:
-            signal.signal(signal.SIGINT, self._previous)
-
-
 def _open_leader(opts: RecordOptions, joint_names: tuple[str, ...]) -> Any:
     """Connect the leader arm (torque stays off); RecordError when it cannot be used."""
     from so_arm_driver.errors import SoArmError
@@ -339,7 +315,7 @@ def record(
         bar = _progress(opts)
         if bar is not None:
             cleanup.callback(bar.close)
-        with interrupt or _Interrupt() as intr:
+        with interrupt or CtrlC() as intr:
             for k in range(max_attempts):
                 if report.saved >= opts.episodes or intr.requested:
                     break

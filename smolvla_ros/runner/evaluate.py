@@ -50,6 +50,7 @@ from typing import Any
 
 import numpy as np
 
+from smolvla_ros.ctrl_c import CtrlC
 from smolvla_ros.runner.cli import PRECISIONS, UNITS, UsageError, _choice, _finite, _Parser
 from smolvla_ros.runner.run import (
     EXIT_INTERRUPTED,
@@ -57,7 +58,6 @@ from smolvla_ros.runner.run import (
     PolicyChoice,
     RunnerError,
     RunOptions,
-    _Interrupt,
     _Recorder,
     _run_folder,
     load_policy,
@@ -376,7 +376,7 @@ class _EpisodeContext:
     choice: PolicyChoice
     slots: tuple[str, ...]
     image_hw: tuple[int, int]
-    interrupt: _Interrupt
+    interrupt: CtrlC
     console: Any
 
 
@@ -531,7 +531,7 @@ def evaluate(opts: EvalOptions, console: Any) -> tuple[int, dict[str, Any]]:
         folder = _run_folder(opts.output, f'eval-{opts.policy}')
         say(f'Policy: {choice.kind} ({choice.source}); evaluation folder: {folder}')
         interrupted = False
-        with _Interrupt() as interrupt:
+        with CtrlC() as interrupt:
             ctx = _EpisodeContext(arm, choice, slots, (height, width), interrupt, console)
             for mode in opts.modes:
                 run_opts = opts.run_options(mode)

@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from smolvla_ros.ctrl_c import CtrlC
 from smolvla_ros.policy.protocol import Policy
 from smolvla_ros.runner.run import (
     EXIT_INTERRUPTED,
@@ -34,7 +35,6 @@ from smolvla_ros.runner.run import (
     PolicyChoice,
     RunnerError,
     RunOptions,
-    _Interrupt,
     _Recorder,
     _run_folder,
     finish_run,
@@ -202,7 +202,7 @@ def execute_real(opts: RunOptions, console: Any) -> tuple[int, Path]:
                 arm.write_goals(out.command_rad)
                 rec.on_tick(out, measured)  # type: ignore[union-attr]
 
-            with _Interrupt(stop) as interrupt:
+            with CtrlC(stop) as interrupt:
                 FixedRateLoop(clock, 1.0 / opts.rate_hz, executor.metrics).run(
                     step, duration_s=opts.duration_s, stop=stop
                 )

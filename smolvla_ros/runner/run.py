@@ -23,7 +23,6 @@ from __future__ import annotations
 import logging
 import math
 import queue
-import signal
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -34,6 +33,7 @@ from typing import Any
 
 import numpy as np
 
+from smolvla_ros.ctrl_c import CtrlC
 from smolvla_ros.pipeline import PipelineConfig, SimPipeline
 
 # DEFAULT_CHECKPOINT / SHIPPED_CHECKPOINT: re-exported (the runner's public names since #15).
@@ -307,34 +307,6 @@ def _run_folder(output: Path, policy: str) -> Path:
     raise RunnerError(f'cannot create a run folder in {output}: 1000 names taken')
 
 
-class _Interrupt:
-    """SIGINT -> a flag the tick loop checks (and ``event`` set, for a real-time loop); a second
-    Ctrl-C raises KeyboardInterrupt (the writers are still closed by the ``finally`` blocks)."""
-
-    def __init__(self, event: threading.Event | None = None) -> None:
-        self.requested = False
-        self.event = event
-        self._previous: Any = None
-
-    def __enter__(self) -> _Interrupt:
-        # Signal handlers can only be installed from the main thread; a run started elsewhere
-        # (embedded in another program) is stopped by that program instead.
-        if threading.current_thread() is threading.main_thread():
-            self._previous = signal.signal(signal.SIGINT, self._handle)
-        return self
-
-    def _handle(self, signum: int, frame: Any) -> None:
-        if self.requested:
-            raise KeyboardInterrupt
-        self.requested = True
-        if self.event is not None:
-            self.event.set()
-
-    def __exit__(self, *exc: object) -> None:
-        if self._previous is not None:
-            signal.signal(signal.SIGINT, self._previous)
-
-
 class _Recorder:
     """Watches a rig tick by tick and feeds the video, the bag and the display.
 
@@ -588,7 +560,7 @@ def execute(opts: RunOptions, console: Any) -> tuple[int, Path]:
             display.stats.duration_s = opts.duration_s
             display.start()
             offset = 0.0
-            with _Interrupt() as interrupt:
+            with CtrlC() as interrupt:
                 for k in range(opts.episodes):
                     if k:
                         arm.sim.reset(opts.seed + k)
