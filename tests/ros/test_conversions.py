@@ -617,3 +617,30 @@ def test_status_text_marker_faces_the_camera_above_the_base():
     assert (m.header.stamp.sec, m.header.stamp.nanosec) == (12, 500_000_000)
     assert m.pose.position.z == cv.STATUS_TEXT_Z_M and m.pose.orientation.w == 1.0
     assert m.scale.z > 0 and m.color.a == 1.0  # visible: RViz drops zero-size or clear text
+
+
+def test_a_worker_mid_inference_is_reported_as_running():
+    """The policy node's status shows MODE_RUNNING while the worker computes a chunk and
+    MODE_IDLE once it is done (the worker's own modes, mapped by policy_status_to_msg)."""
+    from smolvla_interfaces.msg import PolicyStatus
+    from smolvla_ros.nodes.conversions import policy_status_to_msg
+    from smolvla_ros.policy import PolicyWorker
+    from smolvla_ros.runtime import SimClock
+    from tests.ros.ros_harness import wait_until
+    from tests.worker_helpers import EchoPolicy, Sink, snap
+
+    policy = EchoPolicy()
+    policy.gate = True
+    worker = PolicyWorker(policy, Sink(), now=SimClock(10.0).now)
+    try:
+        worker.request(snap(0, 10.0))
+        assert policy.started.wait(5.0)
+        assert policy_status_to_msg(worker.status(), stamp_s=10.0).mode == (
+            PolicyStatus.MODE_RUNNING
+        )
+        policy.release.set()
+        wait_until(lambda: worker.status().mode == 'idle', 5.0, 'the inference to end')
+        assert policy_status_to_msg(worker.status(), stamp_s=10.0).mode == PolicyStatus.MODE_IDLE
+    finally:
+        policy.release.set()
+        worker.close()

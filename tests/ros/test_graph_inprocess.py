@@ -29,7 +29,7 @@ from ros_harness import wait_until
 from smolvla_checkpoints import make_checkpoint
 
 from smolvla_interfaces.action import RunTask
-from smolvla_interfaces.msg import ExecutorStatus, PolicyStatus
+from smolvla_interfaces.msg import ExecutorStatus
 from smolvla_ros.nodes.conversions import joint_positions_from_msg
 from so_arm_driver.robots import SO101
 from so_arm_driver.sim import HOME_POSE_RAD
@@ -105,14 +105,11 @@ def test_smolvla_goal_moves_the_sim_arm_and_cancel_holds_it(graph, spin, ckpt): 
         20.0,
         'a PolicyStatus with chunks',
     )
-    # RUNNING shows only while an inference is in progress, and the latched depth-1 status
-    # topic keeps only the newest: a loaded test thread can miss one. The goal keeps the policy
-    # inferring, so wait for one to be seen.
-    wait_until(
-        lambda: any(m.mode == PolicyStatus.MODE_RUNNING for m in g.policy_statuses.messages),
-        30.0,
-        'a PolicyStatus with mode RUNNING',
-    )
+    # No check of MODE_RUNNING here: that mode shows only in a status sampled during an
+    # inference (2 Hz samples, ~0.05 s inferences of the tiny model), so seeing one is chance
+    # (it timed out after 30 s in a CI run on a quiet host). The status with chunks above is the
+    # node's report; MODE_RUNNING during an inference is checked deterministically in
+    # tests/ros/test_conversions.py.
     for node in (g.sim, g.policy, g.executor):
         wait_until(lambda n=node: g.diagnostics_of(n), 20.0, f'diagnostics of {node.get_name()}')
 
