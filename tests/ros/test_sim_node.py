@@ -138,6 +138,9 @@ def test_bad_command_is_reported_and_moves_nothing(rclpy_context, make_node, spi
         np.testing.assert_allclose(positions, HOME_POSE_RAD, atol=0.05)
 
 
+# Realtime again: it compares simulated with wall time (real-time factor 1 within 0.3 s over
+# 2 s), and a CI run on a quiet host measured 2.02 s simulated in 2.38 s of wall time.
+@pytest.mark.realtime
 def test_clock_cameras_and_camera_info(rclpy_context, make_node, spin):
     """/clock runs at the real-time factor (1) of the wall clock, never goes back; the three
     camera slots share a stamp and show the scene; camera_info holds the pinhole by hand.
