@@ -185,7 +185,15 @@ def test_executor_without_a_serving_policy_holds_and_reports(graph, spin):  # no
         'a request re-sent after the first went unanswered',
     )
     wait_until(lambda: _level_seen(g, g.executor, WARN, 'unanswered'), 30.0, 'unanswered requests')
-    assert all(m.mode == ExecutorStatus.MODE_IDLE for m in g.executor_statuses.messages)
+    # Until its first joint state arrives the executor holds and says why; from then on it is
+    # idle (waiting for a chunk), never tracking and never holding for another reason.
+    statuses = [(m.mode, m.last_fault) for m in g.executor_statuses.messages]
+    modes = [mode for mode, _ in statuses]
+    assert ExecutorStatus.MODE_IDLE in modes, statuses
+    first_idle = modes.index(ExecutorStatus.MODE_IDLE)
+    for mode, fault in statuses[:first_idle]:
+        assert mode == ExecutorStatus.MODE_HOLD and 'no joint state received yet' in fault
+    assert all(mode == ExecutorStatus.MODE_IDLE for mode in modes[first_idle:]), statuses
     assert g.chunks.messages == []
     g.wait_sim_time(g.sim_now() + 0.5)
     _, q = g.positions(since_s=start)
