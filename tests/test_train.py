@@ -20,6 +20,7 @@ import torch
 from train_helpers import JOINTS, NAMES, TASK, all_actions, episode_arrays, write_dataset
 
 from smolvla_model.datasets import LeRobotDataset
+from smolvla_model.errors import TrainingError
 from smolvla_model.train import TrainSettings, train
 from smolvla_model.train.cli import main
 from smolvla_model.train.data import TrainingData
@@ -247,6 +248,40 @@ def test_fine_tune_trains_only_expert_and_projections(
     assert all(k.startswith(trained) for k in changed), sorted(changed - set())[:5]
     assert any(k.startswith('model.vlm_with_expert.lm_expert.') for k in changed)
     assert any(k.startswith('model.state_proj.') for k in changed)
+
+
+def test_train_all_fine_tune_also_trains_the_vision_encoder(
+    run20: tuple[Path, object], dataset: Path, tmp_path: Path
+) -> None:
+    src = run20[0] / 'checkpoints' / '000020' / 'pretrained_model'
+    out = tmp_path / 'ft_all'
+    train(
+        TrainSettings(
+            dataset=str(dataset),
+            output=str(out),
+            from_checkpoint=str(src),
+            train_all=True,
+            steps=2,
+            batch_size=4,
+            save_every=2,
+            num_threads=1,
+            progress=False,
+        )
+    )
+    before, after = _weights(src), _weights(out / 'checkpoints' / '000002' / 'pretrained_model')
+    changed = {k for k in before if not torch.equal(before[k], after[k])}
+    vlm = 'model.vlm_with_expert.vlm.model.'
+    prefixes = {k.split('.')[4] for k in changed if k.startswith(vlm)}
+    assert {'vision_model', 'connector', 'text_model'} <= prefixes, sorted(prefixes)
+    config = json.loads(
+        (out / 'checkpoints' / '000002' / 'pretrained_model' / 'config.json').read_text()
+    )
+    assert config['train_expert_only'] is False and config['freeze_vision_encoder'] is False
+
+
+def test_train_all_without_a_checkpoint_is_refused(dataset: Path, tmp_path: Path) -> None:
+    with pytest.raises(TrainingError, match='--train-all'):
+        TrainSettings(dataset=str(dataset), output=str(tmp_path / 'x'), train_all=True)
 
 
 def test_batches_pad_action_chunks_past_the_episode_end(dataset: Path) -> None:

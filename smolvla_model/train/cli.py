@@ -34,6 +34,12 @@ def build_parser() -> argparse.ArgumentParser:
         help='architecture to train from scratch (default: sim, made for a 2-core CPU)',
     )
     src.add_argument('--from-checkpoint', default=None, help='checkpoint folder to fine-tune')
+    p.add_argument(
+        '--train-all',
+        action='store_true',
+        help='with --from-checkpoint: train every part, not only the expert and projections '
+        '(to continue a checkpoint trained from scratch)',
+    )
     p.add_argument('--steps', type=int, default=None, help='total steps (default 4000)')
     p.add_argument('--batch-size', type=int, default=None, help='frames per step (default 16)')
     p.add_argument(
@@ -77,6 +83,7 @@ def settings_from_args(args: argparse.Namespace) -> object:
     given = {
         'size': args.size,
         'from_checkpoint': args.from_checkpoint,
+        'train_all': True if args.train_all else None,
         'steps': args.steps,
         'batch_size': args.batch_size,
         'save_every': args.save_every,

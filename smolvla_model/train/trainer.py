@@ -56,6 +56,7 @@ SAVE_DTYPES = ('fp32', 'bf16')
 _RUN_DEFINING = (
     'size',
     'from_checkpoint',
+    'train_all',
     'steps',
     'batch_size',
     'save_every',
@@ -78,6 +79,10 @@ class TrainSettings:
         size: architecture for training from scratch (``smolvla_model.sizes``); ignored with
             ``from_checkpoint``.
         from_checkpoint: SmolVLA checkpoint folder (or cached hub id) to fine-tune.
+        train_all: with ``from_checkpoint``, train every part (LeRobot's ``train_expert_only``
+            and ``freeze_vision_encoder`` both off) instead of LeRobot's fine-tuning default
+            (expert and projections). For continuing a checkpoint this project trained from
+            scratch, whose vision encoder is not a pretrained one worth freezing.
         steps: total optimisation steps of the run (the LR schedule spans them).
         batch_size: frames per step.
         save_every: steps between checkpoints (the last step is always saved).
@@ -98,6 +103,7 @@ class TrainSettings:
     output: str
     size: str = 'sim'
     from_checkpoint: str | None = None
+    train_all: bool = False
     steps: int = 4000
     batch_size: int = 16
     save_every: int = 500
@@ -132,6 +138,11 @@ class TrainSettings:
                 )
             if isinstance(self.image_size, bool) or not isinstance(self.image_size, int):
                 raise TrainingError(f'image_size must be an integer, got {self.image_size!r}')
+        if self.train_all and self.from_checkpoint is None:
+            raise TrainingError(
+                'train_all applies to fine-tuning (--from-checkpoint); a run from scratch '
+                'already trains every part. Drop --train-all'
+            )
         if self.from_checkpoint is None and self.size not in MODEL_SIZES:
             raise TrainingError(f'size must be one of {MODEL_SIZES}, got {self.size!r}')
         if self.save_dtype not in SAVE_DTYPES:
@@ -263,10 +274,12 @@ def _prepare_output(settings: TrainSettings) -> Path | None:
         saved = json.loads((out / SETTINGS_NAME).read_text())
     except (OSError, ValueError) as e:
         raise TrainingError(f'--resume: cannot read {out / SETTINGS_NAME} ({e})') from e
+    # A setting added after the run was started is absent from its file: it had the default.
+    defaults = {f.name: f.default for f in dataclasses.fields(TrainSettings)}
     differing = [
-        f'{k} ({saved.get(k)!r} -> {getattr(settings, k)!r})'
+        f'{k} ({saved.get(k, defaults[k])!r} -> {getattr(settings, k)!r})'
         for k in _RUN_DEFINING
-        if saved.get(k) != getattr(settings, k)
+        if saved.get(k, defaults[k]) != getattr(settings, k)
     ]
     if differing:
         raise TrainingError(
@@ -318,16 +331,16 @@ def _scratch_model(settings: TrainSettings, ds: Any) -> _Built:
     return _Built(model, config, raw, None, stand_in_tokenizer())
 
 
-def _loaded_model(path: str | Path, fine_tune: bool) -> _Built:
+def _loaded_model(path: str | Path, fine_tune: bool, train_all: bool = False) -> _Built:
     from smolvla_model.loading import load_model
     from smolvla_model.processing.tokenization import load_tokenizer
 
     loaded = load_model(path, precision='fp32')
     config = loaded.model.config
     if fine_tune:
-        # LeRobot's fine-tuning default, whatever the source checkpoint was trained with.
-        config.train_expert_only = True
-        config.freeze_vision_encoder = True
+        # LeRobot's fine-tuning default (or everything), whatever the source was trained with.
+        config.train_expert_only = not train_all
+        config.freeze_vision_encoder = not train_all
         config.train_state_proj = True
     tokenizer = load_tokenizer(loaded.vlm_dir)
     return _Built(loaded.model, config, None, loaded.vlm_dir, tokenizer)
@@ -475,7 +488,7 @@ def train(settings: TrainSettings) -> TrainResult:
         }
         config.extra['feature_names'] = {k: v for k, v in names.items() if v}
         check_dataset_fits(ds, config, f'checkpoint {src}')
-        built = _loaded_model(src, fine_tune=True)
+        built = _loaded_model(src, fine_tune=True, train_all=settings.train_all)
     else:
         _dataset_dims(ds)
         built = _scratch_model(settings, ds)
