@@ -152,7 +152,11 @@ def test_synthetic_frames_come_on_absolute_deadlines_and_stop_on_close():
     times = [s[0].capture_time_s for s in sets]
     assert [[f.slot for f in s] for s in sets] == [['top', 'wrist']] * 5
     assert all(s[0].capture_time_s == s[1].capture_time_s for s in sets)
-    assert np.all(np.diff(times) >= 0.02 - 1e-3)  # one period apart (timer slack allowed)
+    # Absolute deadlines: frame k never comes before start + k periods (1 ms of timer slack).
+    # A late wake-up is caught up on (the next frame comes sooner), so consecutive spacing is
+    # not a property: on a loaded host it fell below one period.
+    assert np.all(np.array(times) >= times[0] + 0.02 * np.arange(5) - 1e-3), np.diff(times)
+    assert np.all(np.diff(times) >= 0)
     assert [s[0].sequence for s in sets] == [0, 1, 2, 3, 4]
     source.close()
     with pytest.raises(FrameSourceClosedError):
