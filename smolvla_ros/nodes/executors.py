@@ -80,6 +80,11 @@ def run_node(
     """
     rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
     previous_sigterm = signal.signal(signal.SIGTERM, _interrupt)
+    # Python leaves SIGINT ignored when the process inherited it ignored, as every program
+    # started in the background by a non-interactive shell does (`nohup node &`, a launch started
+    # that way, a test runner in a script): the node would then sit out Ctrl-C and launch's
+    # SIGINT. A node stops on SIGINT whatever its parent did (rclpy's own handler does the same).
+    previous_sigint = signal.signal(signal.SIGINT, signal.default_int_handler)
     executor: Executor = make_executor() if multi_threaded else SingleThreadedExecutor()
     node: Node | None = None
     status = 0
@@ -104,4 +109,5 @@ def run_node(
         finally:
             rclpy.try_shutdown()
             signal.signal(signal.SIGTERM, previous_sigterm)
+            signal.signal(signal.SIGINT, previous_sigint)
     return status

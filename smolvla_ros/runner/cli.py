@@ -40,14 +40,17 @@ class UsageError(ValueError):
     """A bad command line (exit status 2)."""
 
 
-class _Parser(argparse.ArgumentParser):
+class UsageErrorParser(argparse.ArgumentParser):
+    """An argument parser that raises :class:`UsageError` instead of exiting (so the CLIs
+    print one line and return 2, and tests can catch it)."""
+
     def error(self, message: str) -> NoReturn:
         raise UsageError(message)
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (no validation beyond types; see :func:`parse_options`)."""
-    p = _Parser(
+    p = UsageErrorParser(
         prog=PROG,
         description='Run SmolVLA (or the scripted expert, or a replay) on the simulated SO-101 '
         'without ROS; write a video, plots, metrics and a rosbag2 (MCAP) of the run.',
@@ -132,13 +135,15 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _choice(name: str, value: str, choices: Sequence[str]) -> str:
+def check_choice(name: str, value: str, choices: Sequence[str]) -> str:
+    """``value`` if it is one of ``choices``; else a UsageError naming the option."""
     if value not in choices:
         raise UsageError(f'{name} {value!r} is not one of {", ".join(choices)}')
     return value
 
 
-def _finite(name: str, value: float, lo: float, hi: float = math.inf) -> float:
+def check_finite(name: str, value: float, lo: float, hi: float = math.inf) -> float:
+    """``value`` if finite and within [lo, hi]; else a UsageError naming the option."""
     if not (math.isfinite(value) and lo <= value <= hi):
         rng = f'>= {lo}' if hi == math.inf else f'in [{lo}, {hi}]'
         raise UsageError(f'{name} must be a finite number {rng}, got {value}')
@@ -153,7 +158,7 @@ def parse_options(argv: Sequence[str] | None = None) -> RunOptions:
     """
     a = build_parser().parse_args(argv)
     kind = a.policy[0]
-    _choice('--policy', kind, POLICIES)
+    check_choice('--policy', kind, POLICIES)
     replay_file = None
     if kind == 'replay':
         if len(a.policy) != 2:
@@ -165,28 +170,28 @@ def parse_options(argv: Sequence[str] | None = None) -> RunOptions:
         raise UsageError(f'--policy {kind} takes no argument, got {a.policy[1:]}')
     if a.checkpoint is not None and kind != 'smolvla':
         raise UsageError(f'--checkpoint applies to --policy smolvla, not {kind}')
-    _choice('--random-size', a.random_size, SIZES)
-    _choice('--mode', a.mode, ('async', 'sync'))
-    _choice('--blending', a.blending, BLENDS)
-    _choice('--precision', a.precision, PRECISIONS)
+    check_choice('--random-size', a.random_size, SIZES)
+    check_choice('--mode', a.mode, ('async', 'sync'))
+    check_choice('--blending', a.blending, BLENDS)
+    check_choice('--precision', a.precision, PRECISIONS)
     if a.units is not None:
-        _choice('--units', a.units, UNITS)
-    _finite('--g', a.g, 0.0, 1.0)
-    _finite('--epsilon', a.epsilon, 0.0)
-    _finite('--rate', a.rate, 1.0, float(PHYSICS_HZ))
+        check_choice('--units', a.units, UNITS)
+    check_finite('--g', a.g, 0.0, 1.0)
+    check_finite('--epsilon', a.epsilon, 0.0)
+    check_finite('--rate', a.rate, 1.0, float(PHYSICS_HZ))
     steps = PHYSICS_HZ / a.rate
     if abs(steps - round(steps)) > 1e-9:
         raise UsageError(
             f'--rate {a.rate:g} Hz is not a whole number of {PHYSICS_HZ} Hz physics steps; '
             'use a rate that divides 600, e.g. 30, 50, 60 or 100'
         )
-    _finite('--duration', a.duration, 0.0)
+    check_finite('--duration', a.duration, 0.0)
     if a.duration <= 0:
         raise UsageError(f'--duration must be > 0 seconds, got {a.duration}')
     if a.episodes < 1:
         raise UsageError(f'--episodes must be >= 1, got {a.episodes}')
     if a.latency is not None:
-        _finite('--latency', a.latency, 0.0)
+        check_finite('--latency', a.latency, 0.0)
     cameras = None
     if a.cameras is not None:
         cameras = tuple(s.strip() for s in a.cameras.split(',') if s.strip())
@@ -213,8 +218,8 @@ def parse_options(argv: Sequence[str] | None = None) -> RunOptions:
 
         if not torch.cuda.is_available():
             raise UsageError(f'--device {device}: no CUDA device here; use --device cpu')
-    _choice('--arm', a.arm, ('sim', 'feetech'))
-    _choice('--robot', a.robot, ('so101', 'so100'))
+    check_choice('--arm', a.arm, ('sim', 'feetech'))
+    check_choice('--robot', a.robot, ('so101', 'so100'))
     camera_sources: list[tuple[str, str]] = []
     for spec in a.camera:
         slot, sep, device = spec.partition('=')

@@ -51,16 +51,23 @@ from typing import Any
 import numpy as np
 
 from smolvla_ros.ctrl_c import CtrlC
-from smolvla_ros.runner.cli import PRECISIONS, UNITS, UsageError, _choice, _finite, _Parser
+from smolvla_ros.runner.cli import (
+    PRECISIONS,
+    UNITS,
+    UsageError,
+    UsageErrorParser,
+    check_choice,
+    check_finite,
+)
 from smolvla_ros.runner.run import (
     EXIT_INTERRUPTED,
     VIDEO_FPS,
     PolicyChoice,
     RunnerError,
     RunOptions,
-    _Recorder,
-    _run_folder,
+    RunRecorder,
     load_policy,
+    make_run_folder,
 )
 from smolvla_ros.tasks import SIM_TASK
 
@@ -137,7 +144,7 @@ class EvalOptions:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (types only; :func:`parse_options` validates)."""
-    p = _Parser(
+    p = UsageErrorParser(
         prog=PROG,
         description='Evaluate a policy in closed loop on held-out simulator scenes, sync vs '
         'async, with the chunk latency measured on this CPU; print a table, write JSON and '
@@ -204,7 +211,7 @@ def parse_options(argv: Sequence[str] | None = None) -> EvalOptions:
         UsageError: a bad option; the message names it and what to do.
     """
     a = build_parser().parse_args(argv)
-    _choice('--policy', a.policy, ('smolvla', 'scripted'))
+    check_choice('--policy', a.policy, ('smolvla', 'scripted'))
     checkpoint = a.checkpoint
     if a.policy == 'scripted' and checkpoint is not None:
         raise UsageError(
@@ -230,7 +237,7 @@ def parse_options(argv: Sequence[str] | None = None) -> EvalOptions:
         raise UsageError(
             f'--modes {a.modes!r}: give distinct modes from {",".join(MODES)}, comma-separated'
         )
-    _finite('--max-seconds', a.max_seconds, 0.0)
+    check_finite('--max-seconds', a.max_seconds, 0.0)
     if a.max_seconds <= 0:
         raise UsageError(f'--max-seconds must be > 0 seconds, got {a.max_seconds}')
     if a.video_episodes < 0:
@@ -243,11 +250,11 @@ def parse_options(argv: Sequence[str] | None = None) -> EvalOptions:
             raise UsageError(
                 f"--latency {a.latency!r} is neither 'measured' nor a number of seconds"
             ) from None
-        _finite('--latency', latency_s, 0.0)
+        check_finite('--latency', latency_s, 0.0)
     size = _image_size(a.image_size)
-    _choice('--precision', a.precision, PRECISIONS)
+    check_choice('--precision', a.precision, PRECISIONS)
     if a.units is not None:
-        _choice('--units', a.units, UNITS)
+        check_choice('--units', a.units, UNITS)
     if not (a.device in {'cpu', 'cuda'} or a.device.startswith('cuda:')):
         raise UsageError(f"--device {a.device!r}: use 'cpu', 'cuda' or 'cuda:N'")
     if a.device != 'cpu' and a.policy == 'smolvla':
@@ -425,7 +432,7 @@ def run_episode(
             display = Display(ctx.console, enabled=False, title=PROG, banner=ctx.choice.banner)
             display.stats.episode, display.stats.episodes, display.stats.successes = overlay
             display.stats.duration_s = run_opts.duration_s
-            rec = _Recorder(
+            rec = RunRecorder(
                 pipeline,
                 t0_s=t0,
                 slots=ctx.slots,
@@ -528,7 +535,7 @@ def evaluate(opts: EvalOptions, console: Any) -> tuple[int, dict[str, Any]]:
         if choice.banner:  # cannot happen with a checkpoint given; never evaluate noise
             raise RunnerError(choice.banner)
         slots = tuple(choice.policy.required_slots) or ('top',)
-        folder = _run_folder(opts.output, f'eval-{opts.policy}')
+        folder = make_run_folder(opts.output, f'eval-{opts.policy}')
         say(f'Policy: {choice.kind} ({choice.source}); evaluation folder: {folder}')
         interrupted = False
         with CtrlC() as interrupt:

@@ -35,10 +35,10 @@ from smolvla_ros.runner.run import (
     PolicyChoice,
     RunnerError,
     RunOptions,
-    _Recorder,
-    _run_folder,
+    RunRecorder,
     finish_run,
     load_policy,
+    make_run_folder,
 )
 
 
@@ -115,7 +115,7 @@ def execute_real(opts: RunOptions, console: Any) -> tuple[int, Path]:
             say('!' * 78)
             say(choice.banner)
             say('!' * 78)
-        folder = _run_folder(opts.output, opts.policy)
+        folder = make_run_folder(opts.output, opts.policy)
         say(f'Run folder: {folder}')
         rig = _Rig(arm, frames)
 
@@ -176,10 +176,10 @@ def execute_real(opts: RunOptions, console: Any) -> tuple[int, Path]:
         interrupted = False
         arm_report: dict[str, Any] = {'backend': 'feetech', 'port': str(opts.port)}
         t0 = clock.now()
-        rec: _Recorder | None = None
+        rec: RunRecorder | None = None
         try:
             bag = BagWriter(folder / 'bag', joint_names, slots, time.time_ns(), custom)
-            rec = _Recorder(
+            rec = RunRecorder(
                 rig,
                 t0_s=t0,
                 slots=slots,

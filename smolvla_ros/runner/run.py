@@ -294,7 +294,8 @@ def load_policy(
     )
 
 
-def _run_folder(output: Path, policy: str) -> Path:
+def make_run_folder(output: Path, policy: str) -> Path:
+    """A new folder ``output/<UTC stamp>-<policy>[-k]`` (never an existing one)."""
     stamp = datetime.now(timezone.utc).strftime('%Y%m%dT%H%M%SZ')
     output.mkdir(parents=True, exist_ok=True)
     for k in range(1000):
@@ -307,7 +308,7 @@ def _run_folder(output: Path, policy: str) -> Path:
     raise RunnerError(f'cannot create a run folder in {output}: 1000 names taken')
 
 
-class _Recorder:
+class RunRecorder:
     """Watches a rig tick by tick and feeds the video, the bag and the display.
 
     ``rig`` has ``arm``, ``frames`` (LatestFrames), ``chunks`` (the chunks handed to the
@@ -529,7 +530,7 @@ def execute(opts: RunOptions, console: Any) -> tuple[int, Path]:
             say('!' * 78)
             say(choice.banner)
             say('!' * 78)
-        folder = _run_folder(opts.output, opts.policy)
+        folder = make_run_folder(opts.output, opts.policy)
         say(f'Run folder: {folder}')
         custom = {
             'banner': choice.banner,
@@ -549,7 +550,7 @@ def execute(opts: RunOptions, console: Any) -> tuple[int, Path]:
         )
         episodes: list[dict[str, Any]] = []
         latencies: list[float] = []
-        recorders: list[_Recorder] = []
+        recorders: list[RunRecorder] = []
         worker_status: Any = None
         executor_summary: dict[str, Any] = {}
         arm_report: dict[str, Any] = {}
@@ -575,7 +576,7 @@ def execute(opts: RunOptions, console: Any) -> tuple[int, Path]:
                         runtime=opts.runtime_config(),
                         config=pconfig,
                     )
-                    rec = _Recorder(
+                    rec = RunRecorder(
                         pipeline,
                         t0_s=arm.sim.time_s,
                         slots=slots,
@@ -648,7 +649,7 @@ def finish_run(
     folder: Path,
     opts: RunOptions,
     choice: PolicyChoice,
-    recorders: list[_Recorder],
+    recorders: list[RunRecorder],
     latencies: list[float],
     episodes: list[dict[str, Any]],
     worker_status: Any,

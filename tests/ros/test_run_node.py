@@ -21,17 +21,28 @@ from tests.ros.ros_harness import wait_for_service, wait_until
 pytestmark = pytest.mark.ros
 
 
-@pytest.mark.parametrize('sig', [signal.SIGINT, signal.SIGTERM], ids=['SIGINT', 'SIGTERM'])
-def test_an_idle_node_exits_cleanly_and_promptly_on_a_signal(make_node, spin, sig):
-    """Fault: SIGINT/SIGTERM to a node whose executor has nothing to wake it -> Expected: exit 0
-    within 3 s, no traceback (not a hang until launch escalates to SIGKILL)."""
+@pytest.mark.parametrize(
+    ('sig', 'inherit_ignored'),
+    [(signal.SIGINT, False), (signal.SIGTERM, False), (signal.SIGINT, True)],
+    ids=['SIGINT', 'SIGTERM', 'SIGINT-inherited-as-ignored'],
+)
+def test_an_idle_node_exits_cleanly_and_promptly_on_a_signal(
+    make_node, spin, sig, inherit_ignored
+):
+    """Fault: SIGINT/SIGTERM to a node whose executor has nothing to wake it; also SIGINT to a
+    node that inherited SIGINT as ignored (anything started with `&` by a non-interactive shell:
+    Python then keeps it ignored) -> Expected: exit 0 within 3 s, no traceback (not a hang until
+    launch escalates to SIGKILL)."""
     from lifecycle_msgs.srv import GetState
 
     tester = make_node('tester')
     get = tester.create_client(GetState, 'executor_node/get_state')
     spin(tester)
+    cmd = [sys.executable, '-m', 'smolvla_ros.nodes.executor_node']
+    if inherit_ignored:  # what `node &` in a script does: the shell execs it with SIGINT ignored
+        cmd = ['sh', '-c', 'trap "" INT; exec "$0" "$@"', *cmd]
     proc = subprocess.Popen(
-        [sys.executable, '-m', 'smolvla_ros.nodes.executor_node'],
+        cmd,
         env=dict(os.environ),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
