@@ -12,7 +12,10 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-DEFAULT_TIMEOUT_S = 10.0
+# How long a wait for discovery or for messages may take before the test fails [s]. Only a
+# failing test waits this long. 10 s was not enough once: an in-process service took longer to
+# be discovered with both cores busy (training beside the suite, load average 3-4).
+DEFAULT_TIMEOUT_S = 30.0
 # Polling period while waiting for a graph change [s]: short against discovery's 1-2 s.
 _POLL_S = 0.01
 
