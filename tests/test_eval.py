@@ -148,6 +148,7 @@ def test_scripted_expert_places_every_cube_and_async_is_not_slower(tmp_path: Pat
         (['--policy', 'scripted', '--latency', '-0.1'], '--latency'),
         (['--policy', 'scripted', '--json', '{tmp}/no_dir/e.json'], '--json'),
         (['--policy', 'scripted', '--image-size', '64'], '--image-size'),
+        (['--policy', 'scripted', '--num-threads', '0'], '--num-threads'),
     ],
 )
 def test_bad_options_exit_2_and_write_nothing(tmp_path, capsys, argv, named) -> None:

@@ -86,6 +86,14 @@ PARAMS: tuple[ParamSpec, ...] = (
     ParamSpec('device', 'cpu', "torch device of SmolVLA ('cpu', 'cuda:0')"),
     ParamSpec('precision', 'fp32', "SmolVLA precision ('fp32', 'bf16', 'fp16', 'int8')"),
     ParamSpec(
+        'num_threads',
+        0,
+        'torch CPU threads for SmolVLA (0 = one per core; 1 on a busy 2-core machine)',
+        '',
+        0,
+        1024,
+    ),
+    ParamSpec(
         'units', '', "the checkpoint's joint units ('' = recorded in it)", choices=UNITS_CHOICES
     ),
     ParamSpec(
@@ -147,6 +155,7 @@ def build_config(values: Mapping[str, Any], *, choose_default: bool = True) -> P
         checkpoint=checkpoint,
         device=values['device'],
         precision=values['precision'],
+        num_threads=int(values['num_threads']),
         units=values['units'],
         calibration=values['calibration'],
         camera_map=parse_camera_map(values['camera_map']),

@@ -87,6 +87,8 @@ class PolicySettings:
         joint_names: the arm's joints, the order of the joint state and of the chunks.
         checkpoint: SmolVLA checkpoint folder or hub repo id (from the local cache).
         device / precision: where and how SmolVLA runs ('cpu', 'cuda:0'; 'fp32', 'bf16', ...).
+        num_threads: torch CPU threads of the process for SmolVLA (0 = one per core); see
+            ``smolvla_model.threads`` for why 1 is faster on a busy 2-core machine.
         units: the checkpoint's units, '' = recorded in the checkpoint.
         calibration: LeRobot calibration JSON path, 'virtual' (the simulator's), or '' (none;
             fine for radian checkpoints).
@@ -106,6 +108,7 @@ class PolicySettings:
     checkpoint: str = ''
     device: str = 'cpu'
     precision: str = 'fp32'
+    num_threads: int = 0
     units: str = ''
     calibration: str = ''
     camera_map: Mapping[str, str] = field(default_factory=dict)
@@ -132,6 +135,10 @@ class PolicySettings:
             raise ValueError(f'seed must be >= 0, or -1 for no seed, got {self.seed}')
         if self.chunk_size < 1:
             raise ValueError(f'chunk_size must be >= 1, got {self.chunk_size}')
+        if self.num_threads < 0:
+            raise ValueError(
+                f'num_threads must be >= 1, or 0 for one per core, got {self.num_threads}'
+            )
         bad = [s for s in self.required_slots if s not in CAMERA_SLOTS]
         if bad:
             raise ValueError(f'required_slots {bad} are not camera slots {CAMERA_SLOTS}')
@@ -228,9 +235,12 @@ def build_policy(
                     f'{settings.joint_names}'
                 )
             return expert
+        from smolvla_model.threads import set_cpu_threads
         from smolvla_ros.action_space import virtual_calibration
         from smolvla_ros.policy.smolvla import SmolVLAChunkPolicy
         from so_arm_driver.calibration import load_calibration
+
+        set_cpu_threads(settings.num_threads)
 
         calibration = None
         if settings.calibration == 'virtual':

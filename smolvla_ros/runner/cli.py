@@ -90,6 +90,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument('--device', default='cpu', help="'cpu' (default), 'cuda' or 'cuda:N'")
     p.add_argument('--precision', default='fp32', help=f'{", ".join(PRECISIONS)} (fp32)')
     p.add_argument(
+        '--num-threads',
+        type=int,
+        default=None,
+        help='torch CPU threads for SmolVLA (default: one per core; 1 when another process '
+        'keeps a core busy on a 2-core machine)',
+    )
+    p.add_argument(
         '--cameras',
         help="camera slots to render and record, comma-separated from 'top,wrist,side'; "
         "default: the policy's slots",
@@ -142,6 +149,13 @@ def check_choice(name: str, value: str, choices: Sequence[str]) -> str:
     return value
 
 
+def check_threads(num_threads: int | None) -> int | None:
+    """``--num-threads`` if unset or >= 1; else a UsageError."""
+    if num_threads is not None and num_threads < 1:
+        raise UsageError(f'--num-threads must be >= 1, got {num_threads}')
+    return num_threads
+
+
 def check_finite(name: str, value: float, lo: float, hi: float = math.inf) -> float:
     """``value`` if finite and within [lo, hi]; else a UsageError naming the option."""
     if not (math.isfinite(value) and lo <= value <= hi):
@@ -176,6 +190,7 @@ def parse_options(argv: Sequence[str] | None = None) -> RunOptions:
     check_choice('--precision', a.precision, PRECISIONS)
     if a.units is not None:
         check_choice('--units', a.units, UNITS)
+    check_threads(a.num_threads)
     check_finite('--g', a.g, 0.0, 1.0)
     check_finite('--epsilon', a.epsilon, 0.0)
     check_finite('--rate', a.rate, 1.0, float(PHYSICS_HZ))
@@ -268,6 +283,7 @@ def parse_options(argv: Sequence[str] | None = None) -> RunOptions:
         episodes=a.episodes,
         device=device,
         precision=a.precision,
+        num_threads=a.num_threads,
         cameras=cameras,
         units=a.units,
         allow_units_mismatch=a.allow_units_mismatch,

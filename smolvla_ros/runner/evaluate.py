@@ -58,6 +58,7 @@ from smolvla_ros.runner.cli import (
     UsageErrorParser,
     check_choice,
     check_finite,
+    check_threads,
 )
 from smolvla_ros.runner.run import (
     EXIT_INTERRUPTED,
@@ -103,7 +104,8 @@ class EvalOptions:
         output: folder the evaluation folder is created in.
         latency_s: None: each chunk's latency measured on this CPU; else fixed [s].
         json_path: where the JSON goes; None: ``eval.json`` in the evaluation folder.
-        instruction, image_size [px (width, height)], device, precision, units: as smolvla-run.
+        instruction, image_size [px (width, height)], device, precision, num_threads, units:
+            as smolvla-run.
     """
 
     policy: str = 'smolvla'
@@ -120,6 +122,7 @@ class EvalOptions:
     image_size: tuple[int, int] = (256, 256)
     device: str = 'cpu'
     precision: str = 'fp32'
+    num_threads: int | None = None
     units: str | None = None
 
     def run_options(self, mode: str) -> RunOptions:
@@ -133,6 +136,7 @@ class EvalOptions:
             episodes=self.episodes,
             device=self.device,
             precision=self.precision,
+            num_threads=self.num_threads,
             units=self.units,
             seed=self.seed_start,
             output=self.output,
@@ -187,6 +191,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument('--device', default='cpu', help="'cpu' (default), 'cuda' or 'cuda:N'")
     p.add_argument('--precision', default='fp32', help=f'{", ".join(PRECISIONS)} (fp32)')
+    p.add_argument(
+        '--num-threads',
+        type=int,
+        default=None,
+        help='torch CPU threads for SmolVLA (default: one per core; 1 when another process '
+        'keeps a core busy on a 2-core machine)',
+    )
     p.add_argument(
         '--units', help=f"a checkpoint's units when it does not record them: {', '.join(UNITS)}"
     )
@@ -255,6 +266,7 @@ def parse_options(argv: Sequence[str] | None = None) -> EvalOptions:
     check_choice('--precision', a.precision, PRECISIONS)
     if a.units is not None:
         check_choice('--units', a.units, UNITS)
+    check_threads(a.num_threads)
     if not (a.device in {'cpu', 'cuda'} or a.device.startswith('cuda:')):
         raise UsageError(f"--device {a.device!r}: use 'cpu', 'cuda' or 'cuda:N'")
     if a.device != 'cpu' and a.policy == 'smolvla':
@@ -287,6 +299,7 @@ def parse_options(argv: Sequence[str] | None = None) -> EvalOptions:
         image_size=size,
         device=a.device,
         precision=a.precision,
+        num_threads=a.num_threads,
         units=a.units,
     )
 

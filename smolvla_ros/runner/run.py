@@ -97,6 +97,8 @@ class RunOptions:
         blending: 'crossfade' or 'latest'.
         rate_hz: control rate [Hz]; must divide the simulator's 600 Hz physics rate.
         duration_s: simulated length of each episode [s]. episodes: how many (>= 1).
+        num_threads: torch CPU threads for SmolVLA (None: one per core); 1 on a busy 2-core
+            machine (``smolvla_model.threads``).
         device / precision: where and how SmolVLA runs ('cpu', 'cuda', 'cuda:1'; 'fp32',
             'bf16', 'fp16').
         cameras: camera slots rendered and recorded; None: the policy's slots (all three for
@@ -130,6 +132,7 @@ class RunOptions:
     episodes: int = 1
     device: str = 'cpu'
     precision: str = 'fp32'
+    num_threads: int | None = None
     cameras: tuple[str, ...] | None = None
     units: str | None = None
     allow_units_mismatch: bool = False
@@ -251,6 +254,9 @@ def load_policy(
                 f'{list(policy.joint_names)}, the simulated arm has {list(joint_names)}'
             )
         return PolicyChoice(policy, 'replay', str(opts.replay_file))
+    from smolvla_model.threads import set_cpu_threads
+
+    set_cpu_threads(opts.num_threads)  # validated by the CLIs; process-wide, so set once here
     errors = (HubResolutionError, SmolVLAError, ValueError, OSError)
     if opts.checkpoint is not None:
         try:

@@ -41,6 +41,7 @@ BAD = [
     (['--device', 'tpu'], '--device'),
     (['--units', 'furlongs'], '--units'),
     (['--latency', '-1'], '--latency'),
+    (['--num-threads', '0'], '--num-threads'),
     (['--frobnicate'], 'frobnicate'),
 ]
 

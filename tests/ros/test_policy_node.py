@@ -13,6 +13,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -301,6 +302,33 @@ def test_no_checkpoint_configures_the_shipped_one(
     tester.bring_up()
     status = tester.wait_status('an idle status', lambda m: m.mode == PolicyStatus.MODE_IDLE)
     assert status.checkpoint == str(ckpt)
+
+
+def test_num_threads_is_applied_at_configure(policy_node, make_node, spin, ckpt):
+    """num_threads: 1 -> after configure, a new thread (as the worker's inference thread,
+    started by configure) runs torch on 1 thread. torch's count is read per thread: a thread
+    takes the process value at its first parallel operation, so the check runs in a fresh one.
+    Restored after the test (the setting is process-wide)."""
+    import torch
+
+    def fresh_thread_count() -> int:
+        seen: list[int] = []
+        t = threading.Thread(target=lambda: seen.append(torch.get_num_threads()))
+        t.start()
+        t.join()
+        return seen[0]
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        node = policy_node(checkpoint=str(ckpt), num_threads=1)
+        tester = GraphSide(make_node('tester'), node)
+        spin(node, tester.node)
+        assert fresh_thread_count() == 2  # nothing happens before configure
+        assert tester.transition(Transition.TRANSITION_CONFIGURE)
+        assert fresh_thread_count() == 1
+    finally:
+        torch.set_num_threads(before)
 
 
 def test_failed_configure_leaves_node_unconfigured_and_alive(
