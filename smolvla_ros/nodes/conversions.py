@@ -960,32 +960,8 @@ def clock_msg(stamp_s: float) -> Clock:
     return msg
 
 
-def joint_goals_from_msg(msg: JointState) -> dict[str, float]:
-    """``{joint name: position [rad]}`` of a JointState command (a subset of joints is allowed).
-
-    Raises:
-        ConversionError: no joint, name and position lengths differ, a name is empty or
-            repeats, or a position is NaN/inf (the message names the joints).
-    """
-    names = list(msg.name)
-    positions = [float(v) for v in msg.position]
-    if not names:
-        raise ConversionError('the joint command names no joint; give names and positions')
-    if len(names) != len(positions):
-        raise ConversionError(
-            f'the joint command has {len(names)} names but {len(positions)} positions; every '
-            'named joint needs a position'
-        )
-    if any(not n for n in names) or len(set(names)) != len(names):
-        raise ConversionError(f'the joint command has an empty or repeated name: {names}')
-    bad = [n for n, v in zip(names, positions, strict=True) if not math.isfinite(v)]
-    if bad:
-        raise ConversionError(f'the joint command positions of joints {bad} are NaN or infinite')
-    return dict(zip(names, positions, strict=True))
-
-
 # --------------------------------------------------------------------------------------------
-# Joint commands (driver_node): strict, every name must be a joint of the arm
+# Joint commands (driver_node, sim_node): strict, every joint of the arm and no other
 # --------------------------------------------------------------------------------------------
 def joint_command_from_msg(msg: JointState, joint_order: Sequence[str]) -> np.ndarray:
     """Goal positions [rad] in ``joint_order`` from a sensor_msgs/JointState command.

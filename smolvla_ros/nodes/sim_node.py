@@ -32,7 +32,7 @@ from smolvla_ros.nodes.conversions import (
     camera_info_msg,
     clock_msg,
     diagnostic_status,
-    joint_goals_from_msg,
+    joint_command_from_msg,
     joint_state_to_msg,
     pose_stamped_msg,
     rgb_to_compressed_msg,
@@ -365,11 +365,14 @@ class SimNode(Node):
 
     def _on_command(self, msg: JointState) -> None:
         try:
-            goals = joint_goals_from_msg(msg)
+            # The driver's rule (every joint of the arm, no other, all finite), so that a
+            # controller tested against the simulator is not refused by the real arm.
+            names = tuple(self.arm.joint_names)
+            goals = dict(zip(names, joint_command_from_msg(msg, names).tolist(), strict=True))
             self.arm.sync()  # the motion up to now followed the previous goal
             result = self.arm.sim_arm.write_named_goals(goals)
         except (ConversionError, SimError) as e:
-            # SimError: UnknownJointError / SimGoalError; nothing was commanded either way.
+            # SimError: SimGoalError (a goal the simulator refuses); nothing was commanded.
             self.bad_commands += 1
             self._last_bad = f'{type(e).__name__}: {e}'
             self.get_logger().warning(

@@ -9,13 +9,11 @@ from __future__ import annotations
 import math
 
 import pytest
-from sensor_msgs.msg import JointState
 
 from smolvla_ros.nodes.conversions import (
     ConversionError,
     camera_info_msg,
     clock_msg,
-    joint_goals_from_msg,
     pose_stamped_msg,
     time_from_msg,
     yaw_from_pose_msg,
@@ -59,16 +57,3 @@ def test_clock():
     assert time_from_msg(clock_msg(7.25).clock) == 7.25
     with pytest.raises(ConversionError):
         clock_msg(-1.0)
-
-
-def test_joint_goals():
-    msg = JointState(name=['gripper', 'shoulder_pan'], position=[0.5, -0.25])
-    assert joint_goals_from_msg(msg) == {'gripper': 0.5, 'shoulder_pan': -0.25}
-    with pytest.raises(ConversionError, match="'gripper'"):
-        joint_goals_from_msg(JointState(name=['gripper'], position=[math.nan]))
-    with pytest.raises(ConversionError, match='2 names but 1'):
-        joint_goals_from_msg(JointState(name=['a', 'b'], position=[0.0]))
-    with pytest.raises(ConversionError, match='repeated'):
-        joint_goals_from_msg(JointState(name=['a', 'a'], position=[0.0, 1.0]))
-    with pytest.raises(ConversionError, match='no joint'):
-        joint_goals_from_msg(JointState())

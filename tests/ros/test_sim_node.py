@@ -87,13 +87,14 @@ def test_joint_states_and_a_command_moves_the_arm(rclpy_context, make_node, spin
         assert all(b > a for a, b in itertools.pairwise(stamps))
         wait_for_subscribers(pub, 1)
         goal = 0.5  # rad, inside shoulder_pan's limits
-        pub.publish(JointState(name=['shoulder_pan'], position=[goal]))
+        # Every joint (the driver's rule): shoulder_pan moves, the rest hold at home.
+        pub.publish(JointState(name=JOINTS, position=[goal, *HOME_POSE_RAD[1:]]))
         wait_until(
             lambda: abs(latest_positions(states)['shoulder_pan'] - goal) < 0.02,
             10.0,
             'shoulder_pan to converge to 0.5 rad',
         )
-        # The other joints kept their goals (home), the command counted.
+        # The other joints were commanded home, the command counted.
         np.testing.assert_allclose(node.sim.goals()[1:], HOME_POSE_RAD[1:], atol=1e-12)
         assert node.sim.goals()[0] == goal
         assert node.commands == 1 and node.bad_commands == 0
@@ -106,16 +107,19 @@ def bad_statuses(diag: MessageCollector, text: str) -> list:
 @pytest.mark.parametrize(
     ('command', 'text'),
     [
-        (JointState(name=['shoulder_pan', 'elbow_flex'], position=[0.3, math.nan]), 'NaN'),
+        (JointState(name=JOINTS, position=[0.3, math.nan, 0.0, 0.0, 0.0, 0.0]), 'NaN'),
         (
             JointState(name=['shoulder_pan', 'elbow'], position=[0.3, 0.1]),
-            "unknown joint(s) ['elbow']",
+            "joints ['elbow'] that this arm does not have",
         ),
-        (JointState(name=['shoulder_pan', 'gripper'], position=[0.3]), '2 names but 1'),
+        (JointState(name=JOINTS, position=[0.3] * 5), '6 names but 5'),
+        # Only some joints: refused, as driver_node refuses it (the same conversion).
+        (JointState(name=['gripper'], position=[0.3]), 'lacks joints'),
     ],
 )
 def test_bad_command_is_reported_and_moves_nothing(rclpy_context, make_node, spin, command, text):
-    """Fault: a joint command with NaN / an unknown joint / missing positions -> Expected: WARN
+    """Fault: a joint command with NaN / an unknown joint / missing positions / missing joints
+    -> Expected: WARN
     diagnostic naming it, counted, the servo goals unchanged (no motion), the node alive."""
     probe = make_node('probe')
     diag = collect(probe, DiagnosticArray, topics.DIAGNOSTICS, 10)
