@@ -89,13 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument('--episodes', type=int, default=1, help='episodes, each on a new scene (1)')
     p.add_argument('--device', default='cpu', help="'cpu' (default), 'cuda' or 'cuda:N'")
     p.add_argument('--precision', default='fp32', help=f'{", ".join(PRECISIONS)} (fp32)')
-    p.add_argument(
-        '--num-threads',
-        type=int,
-        default=None,
-        help='torch CPU threads for SmolVLA (default: one per core; 1 when another process '
-        'keeps a core busy on a 2-core machine)',
-    )
+    add_num_threads_argument(p)
     p.add_argument(
         '--cameras',
         help="camera slots to render and record, comma-separated from 'top,wrist,side'; "
@@ -147,6 +141,17 @@ def check_choice(name: str, value: str, choices: Sequence[str]) -> str:
     if value not in choices:
         raise UsageError(f'{name} {value!r} is not one of {", ".join(choices)}')
     return value
+
+
+def add_num_threads_argument(p: argparse.ArgumentParser) -> None:
+    """``--num-threads`` (smolvla-run and smolvla-eval); check it with :func:`check_threads`."""
+    p.add_argument(
+        '--num-threads',
+        type=int,
+        default=None,
+        help='torch CPU threads for SmolVLA (default: one per core; 1 when another process '
+        'keeps a core busy on a 2-core machine)',
+    )
 
 
 def check_threads(num_threads: int | None) -> int | None:

@@ -56,6 +56,7 @@ from smolvla_ros.runner.cli import (
     UNITS,
     UsageError,
     UsageErrorParser,
+    add_num_threads_argument,
     check_choice,
     check_finite,
     check_threads,
@@ -191,13 +192,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument('--device', default='cpu', help="'cpu' (default), 'cuda' or 'cuda:N'")
     p.add_argument('--precision', default='fp32', help=f'{", ".join(PRECISIONS)} (fp32)')
-    p.add_argument(
-        '--num-threads',
-        type=int,
-        default=None,
-        help='torch CPU threads for SmolVLA (default: one per core; 1 when another process '
-        'keeps a core busy on a 2-core machine)',
-    )
+    add_num_threads_argument(p)
     p.add_argument(
         '--units', help=f"a checkpoint's units when it does not record them: {', '.join(UNITS)}"
     )
