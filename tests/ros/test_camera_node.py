@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import itertools
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -21,7 +20,8 @@ import cv2
 import numpy as np
 import pytest
 from diagnostic_msgs.msg import DiagnosticArray
-from ros_harness import MessageCollector, wait_for_publishers, wait_until
+from node_process import NodeProcess
+from ros_harness import MessageCollector, wait_until
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 
 from smolvla_ros.nodes import topics
@@ -240,33 +240,12 @@ def test_console_script_across_processes_and_sigint(tmp_path, make_node, spin):
     got = MessageCollector()
     sub = probe.create_subscription(Image, topics.camera_topic('top'), got, topics.SENSOR_QOS)
     spin(probe)
-    cmd = [
-        sys.executable,
-        '-m',
-        'smolvla_ros.nodes.camera_node',
-        '--ros-args',
-        '-p',
-        f'source:={folder}',
-        '-p',
-        'loop:=true',
-        '-p',
-        'fps:=20.0',
-    ]
-    proc = subprocess.Popen(
-        cmd, env=dict(os.environ), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-    )
-    try:
-        wait_for_publishers(sub, 1, timeout=20.0)
+    params = (f'source:={folder}', 'loop:=true', 'fps:=20.0')
+    with NodeProcess('smolvla_ros.nodes.camera_node', *params) as node:
+        node.wait_ready(lambda: sub.get_publisher_count() >= 1, 'the camera publisher')
         msg = got.wait_for(2, timeout=10.0)[-1]
         assert any(np.array_equal(rgb_from_image_msg(msg), pattern(i)) for i in range(4))
-        proc.send_signal(signal.SIGINT)
-        out, _ = proc.communicate(timeout=15.0)
-        assert proc.returncode == 0, out
-        assert 'Traceback' not in out, out
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
+        node.stop(timeout=15.0)
 
 
 def test_bad_parameter_exits_with_a_clear_error(tmp_path):

@@ -5,10 +5,6 @@ commands); lifecycle through the real lifecycle services; one run across process
 from __future__ import annotations
 
 import math
-import os
-import signal
-import subprocess
-import sys
 import threading
 import time
 
@@ -17,6 +13,7 @@ import pytest
 from diagnostic_msgs.msg import DiagnosticArray
 from lifecycle_msgs.msg import State, Transition
 from lifecycle_msgs.srv import ChangeState, GetState
+from node_process import NodeProcess
 from rclpy.parameter import Parameter
 from ros_harness import (
     MessageCollector,
@@ -586,27 +583,12 @@ def test_console_script_across_processes_and_clean_sigint(make_node, spin):
     get = tester.create_client(GetState, 'executor_node/get_state')
     pub = tester.create_publisher(JointState, topics.JOINT_STATES, topics.STATE_QOS)
     spin(tester)
-    proc = subprocess.Popen(
-        [sys.executable, '-m', 'smolvla_ros.nodes.executor_node', '--ros-args', '-p',
-         'tick_rate_hz:=20.0'],
-        env=dict(os.environ),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )  # fmt: skip
-    try:
-        wait_until(
-            lambda: change.service_is_ready() or proc.poll() is not None,
-            60.0,  # a cold start on a loaded 2-core machine: imports and discovery
-            'the node process to offer its lifecycle services',
-        )
-        if proc.poll() is not None:
-            pytest.fail(f'the node process ended early: {proc.communicate()[0]}')
+    with NodeProcess('smolvla_ros.nodes.executor_node', 'tick_rate_hz:=20.0') as node:
+        node.wait_ready(change.service_is_ready, 'the node to offer its lifecycle services')
         wait_for_service(get, timeout=30.0)
         for tid in (Transition.TRANSITION_CONFIGURE, Transition.TRANSITION_ACTIVATE):
             if not _change(tester, change, get, tid):
-                proc.send_signal(signal.SIGINT)
-                pytest.fail(f'transition {tid} failed; node output: {proc.communicate(20)[0]}')
+                node.fail(f'transition {tid} failed')
         wait_for_subscribers(pub, 1, timeout=30.0)
         q = np.array([0.1, -0.2, 0.3, 0.0, 0.5, 0.2])
         deadline = time.monotonic() + 30.0
@@ -616,14 +598,7 @@ def test_console_script_across_processes_and_clean_sigint(make_node, spin):
         msg = commands.wait_for(1, timeout=1.0)[0]
         # no chunk: it holds at the measured position
         assert joint_positions_from_msg(msg, JOINT_NAMES) == pytest.approx(q)
-        proc.send_signal(signal.SIGINT)
-        out, _ = proc.communicate(timeout=20.0)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
-    assert proc.returncode == 0, out
-    assert 'Traceback' not in out, out
+        node.stop()
 
 
 def test_sim_time_is_the_core_clock(executor_node, make_node, spin):

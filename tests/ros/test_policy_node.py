@@ -10,9 +10,6 @@ from __future__ import annotations
 import itertools
 import math
 import os
-import signal
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -25,6 +22,7 @@ from diagnostic_msgs.msg import DiagnosticArray
 from geometry_msgs.msg import PoseStamped
 from lifecycle_msgs.msg import State, Transition
 from lifecycle_msgs.srv import ChangeState, GetState
+from node_process import NodeProcess
 from rclpy.action import ActionClient
 from rclpy.parameter import Parameter
 from ros_harness import (
@@ -643,15 +641,9 @@ def test_scripted_expert_raises_without_poses_then_serves(policy_node, make_node
 def test_policy_node_across_processes_sigint_exits_cleanly(make_node, spin, replay_file):
     env = dict(os.environ)
     env['PYTHONPATH'] = os.pathsep.join([str(REPO), env.get('PYTHONPATH', '')])
-    cmd = [
-        sys.executable, '-m', 'smolvla_ros.nodes.policy_node', '--ros-args',
-        '-r', '__node:=policy_proc', '-p', 'policy:=replay',
-        '-p', f'replay_file:={replay_file}', '-p', 'max_state_age_s:=30.0',
-    ]  # fmt: skip
-    proc = subprocess.Popen(
-        cmd, env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
-    try:
+    params = ('policy:=replay', f'replay_file:={replay_file}', 'max_state_age_s:=30.0')
+    rename = ('-r', '__node:=policy_proc')
+    with NodeProcess('smolvla_ros.nodes.policy_node', *params, ros_args=rename, env=env) as node:
         tester = GraphSide(make_node('tester'), '/policy_proc')
         spin(tester.node)
         tester.bring_up()
@@ -671,14 +663,7 @@ def test_policy_node_across_processes_sigint_exits_cleanly(make_node, spin, repl
         chunk = tester.chunks.wait_for(1)[0]
         assert list(chunk.trajectory.joint_names) == list(ARM)
         assert chunk.dt_s == pytest.approx(0.1)
-        proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=20)
-        assert proc.returncode == 0, err
-        assert 'Traceback' not in err and 'Traceback' not in out
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
+        node.stop()
 
 
 # -- conversions added for the policy node ------------------------------------------------------

@@ -5,10 +5,6 @@ PolicyNode (replay policy) and a real ExecutorNode in one process, plus the stat
 from __future__ import annotations
 
 import itertools
-import os
-import signal
-import subprocess
-import sys
 import threading
 from pathlib import Path
 from typing import Any
@@ -18,6 +14,7 @@ import pytest
 from diagnostic_msgs.msg import DiagnosticArray
 from lifecycle_msgs.msg import State, Transition
 from lifecycle_msgs.srv import ChangeState, GetState
+from node_process import NodeProcess
 from rclpy.lifecycle import TransitionCallbackReturn
 from rclpy.parameter import Parameter
 from ros_harness import MessageCollector, wait_for_service, wait_for_subscribers, wait_until
@@ -271,29 +268,15 @@ def test_refusals_reach_an_executor_in_another_process(serving_policy, make_node
     change = tester.create_client(ChangeState, 'executor_node/change_state')
     get = tester.create_client(GetState, 'executor_node/get_state')
     spin(serving_policy, tester)
-    proc = subprocess.Popen(
-        [sys.executable, '-m', 'smolvla_ros.nodes.executor_node', '--ros-args',
-         '-p', f'request_timeout_s:={TIMEOUT_S}', '-p', 'max_state_age_s:=2.0'],
-        env=dict(os.environ),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )  # fmt: skip
-    try:
-        wait_until(
-            lambda: change.service_is_ready() or proc.poll() is not None,
-            60.0,  # a cold start on a loaded 2-core machine: imports and discovery
-            'the executor process to offer its lifecycle services',
-        )
-        if proc.poll() is not None:
-            pytest.fail(f'the executor process ended early: {proc.communicate()[0]}')
+    params = (f'request_timeout_s:={TIMEOUT_S}', 'max_state_age_s:=2.0')
+    with NodeProcess('smolvla_ros.nodes.executor_node', *params) as node:
+        node.wait_ready(change.service_is_ready, 'the executor to offer its lifecycle services')
         for tid, after in (
             (Transition.TRANSITION_CONFIGURE, State.PRIMARY_STATE_INACTIVE),
             (Transition.TRANSITION_ACTIVATE, State.PRIMARY_STATE_ACTIVE),
         ):
             if not _change_state(change, get, tid, after):
-                proc.send_signal(signal.SIGINT)
-                pytest.fail(f'transition {tid} failed; node output: {proc.communicate(20)[0]}')
+                node.fail(f'transition {tid} failed')
         # Three requests while every one is refused: the first two were freed by refusals
         # (a timeout would free one only after 30 s).
         wait_until(lambda: len(requests.messages) >= 3, 15.0, 'requests after refusals')
@@ -303,11 +286,4 @@ def test_refusals_reach_an_executor_in_another_process(serving_policy, make_node
         instruction_pub.publish(String(data='pick'))
         wait_until(lambda: bool(chunks), 10.0, 'the first chunk')
         assert chunks[0][0] - t_instruction < 2.0, chunks[0][0] - t_instruction
-        proc.send_signal(signal.SIGINT)
-        out, _ = proc.communicate(timeout=20.0)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
-    assert proc.returncode == 0, out
-    assert 'Traceback' not in out, out
+        node.stop()

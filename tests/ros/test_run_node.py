@@ -8,15 +8,12 @@ is off), so the spin loop has to wake on its own to let them through.
 
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
-import sys
-import time
 
 import pytest
+from node_process import NodeProcess
 
-from tests.ros.ros_harness import wait_for_service, wait_until
+from tests.ros.ros_harness import wait_for_service
 
 pytestmark = pytest.mark.ros
 
@@ -38,33 +35,10 @@ def test_an_idle_node_exits_cleanly_and_promptly_on_a_signal(
     tester = make_node('tester')
     get = tester.create_client(GetState, 'executor_node/get_state')
     spin(tester)
-    cmd = [sys.executable, '-m', 'smolvla_ros.nodes.executor_node']
-    if inherit_ignored:  # what `node &` in a script does: the shell execs it with SIGINT ignored
-        cmd = ['sh', '-c', 'trap "" INT; exec "$0" "$@"', *cmd]
-    proc = subprocess.Popen(
-        cmd,
-        env=dict(os.environ),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    try:
-        wait_until(
-            lambda: get.service_is_ready() or proc.poll() is not None,
-            60.0,  # a cold start on a loaded 2-core machine: imports and discovery
-            'the node process to offer its lifecycle services',
-        )
-        if proc.poll() is not None:
-            pytest.fail(f'the node process ended early: {proc.communicate()[0]}')
+    # What `node &` in a script does: the shell execs it with SIGINT ignored.
+    prefix = ['sh', '-c', 'trap "" INT; exec "$0" "$@"'] if inherit_ignored else []
+    with NodeProcess('smolvla_ros.nodes.executor_node', prefix=prefix) as node:
+        node.wait_ready(get.service_is_ready, 'the node process to offer its lifecycle services')
         wait_for_service(get, timeout=30.0)
-        sent = time.monotonic()
-        proc.send_signal(sig)
-        out, _ = proc.communicate(timeout=20.0)
-        took = time.monotonic() - sent
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
-    assert proc.returncode == 0, out
-    assert 'Traceback' not in out, out
+        _, took = node.stop(sig)
     assert took < 3.0, f'{sig.name}: the node took {took:.1f} s to exit'

@@ -11,7 +11,6 @@ from __future__ import annotations
 import itertools
 import math
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -21,9 +20,9 @@ import numpy as np
 import pytest
 from diagnostic_msgs.msg import DiagnosticArray
 from geometry_msgs.msg import PoseStamped
+from node_process import NodeProcess
 from ros_harness import (
     MessageCollector,
-    wait_for_publishers,
     wait_for_service,
     wait_for_subscribers,
     wait_until,
@@ -322,33 +321,14 @@ def test_sim_node_subprocess_and_sigint(make_node, spin):
     clock = MessageCollector()
     probe.create_subscription(Clock, topics.CLOCK, clock, 10)
     spin(probe)
-    cmd = [
-        sys.executable,
-        '-m',
-        'smolvla_ros.nodes.sim_node',
-        '--ros-args',
-        '-p',
-        f'image_width:={SIZE}',
-        '-p',
-        f'image_height:={SIZE}',
-    ]
-    proc = subprocess.Popen(
-        cmd, env=dict(os.environ), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-    )
-    try:
-        wait_for_publishers(sub, 1, timeout=30.0)
+    params = (f'image_width:={SIZE}', f'image_height:={SIZE}')
+    with NodeProcess('smolvla_ros.nodes.sim_node', *params) as node:
+        node.wait_ready(lambda: sub.get_publisher_count() >= 1, 'the joint state publisher')
         msg = states.wait_for(3, timeout=15.0)[-1]
         assert list(msg.name) == JOINTS
         clock.wait_for(3, timeout=10.0)
         assert time_from_msg(clock.messages[-1].clock) > time_from_msg(clock.messages[0].clock)
-        proc.send_signal(signal.SIGINT)
-        out, _ = proc.communicate(timeout=20.0)
-        assert proc.returncode == 0, out
-        assert 'Traceback' not in out, out
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
+        node.stop()
 
 
 def test_out_of_range_parameter_exits_with_a_clear_error():
