@@ -6,10 +6,10 @@ Latency = receive time (after decoding, as the consumer would) - header stamp, b
 system clock of this machine. CPU = user + system time of each process (getrusage) over its
 publishing / receiving window, as a fraction of one core. Medians over ``--runs`` runs.
 
-Run with the network rule applied (discovery on this machine only), e.g.::
+The script applies the network rule itself (discovery on this machine only, ROS_DOMAIN_ID 72
+unless one is set; ``smolvla_ros.bench.ros_network``), e.g.::
 
     source scripts/ros_env.sh
-    export ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST ROS_LOCALHOST_ONLY=1 ROS_DOMAIN_ID=72
     python scripts/bench_ros.py --duration 5 --runs 3 --json bench_ros.json
 
 Executor tick jitter under inference load and the end-to-end throughput of the node graph
@@ -30,6 +30,11 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from smolvla_ros.bench.ros_network import localhost_only  # noqa: E402
+
+localhost_only(72)  # before anything imports rclpy; the publisher/subscriber processes inherit it
 SLOTS = ('top', 'wrist', 'side')
 KINDS = ('raw', 'jpeg', 'chunk')
 

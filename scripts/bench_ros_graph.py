@@ -32,14 +32,14 @@ graph runs paced at real time, the pipeline unpaced). The graph's times are read
 own sim-time clock (its tester node has ``use_sim_time``).
 
 The default (2 runs of 3 s per condition and rate, 12 worker processes) took 6 minutes on a
-2-core host saturated by other jobs (load average 7-9), less on a quiet one; docs/notes/bench.md
-quotes ``--runs 3 --duration 4``.
+2-core host saturated by other jobs (load average 7-9), less on a quiet one; the README quotes
+``--runs 3 --duration 4``.
 
 Medians over ``--runs`` runs; each run records the host load (smolvla_ros.bench.host_load).
-Run with the network rule applied (discovery on this machine only)::
+The script applies the network rule itself (discovery on this machine only, ROS_DOMAIN_ID 61
+unless one is set; ``smolvla_ros.bench.ros_network``)::
 
     source scripts/ros_env.sh
-    export ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST ROS_LOCALHOST_ONLY=1 ROS_DOMAIN_ID=61
     python scripts/bench_ros_graph.py --runs 3 --duration 4 --json bench_ros_graph.json
 """
 
@@ -63,6 +63,9 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / 'scripts'))
 sys.path.insert(0, str(REPO))
 
+from smolvla_ros.bench.ros_network import localhost_only  # noqa: E402
+
+localhost_only(61)  # before anything imports rclpy; nodes and workers inherit it
 from bench_ros import _cpu_name, _json_of  # noqa: E402 (the transport script's helpers)
 
 CONDITIONS = ('baseline', 'same_process', 'other_process')
