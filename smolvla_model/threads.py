@@ -2,9 +2,11 @@
 
 torch runs each operator on as many threads as there are cores. That is fastest on an idle
 machine and a trap on a small busy one: every parallel operator waits for its slowest thread, so
-when another process holds one of two cores the model stalls. Measured here (2-core AMD EPYC, a
-training process busy on one core): the shipped checkpoint took 5.1 s per chunk with torch's
-default of 2 threads and 0.070 s with 1 thread. ``smolvla-run --num-threads``, ``smolvla-eval
+when another process holds one of two cores the model stalls. Measured here on a 2-core AMD EPYC
+with the shipped checkpoint: in the node graph (sim_node rendering beside the policy,
+``scripts/bench_policy_threads.py``) 0.456 s per chunk with torch's default of 2 threads and
+0.180 s with 1; beside a training process at raised priority, 5.11 s and 0.070 s
+(``smolvla-eval``). ``smolvla-run --num-threads``, ``smolvla-eval
 --num-threads`` and the policy node's ``num_threads`` parameter come here.
 
 torch keeps the count per thread: a thread takes the process value at its first parallel
