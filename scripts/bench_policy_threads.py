@@ -27,7 +27,6 @@ import json
 import os
 import statistics
 import sys
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -41,7 +40,8 @@ from smolvla_ros.bench.ros_network import localhost_only  # noqa: E402
 localhost_only(63)  # before anything imports rclpy; the node processes inherit it
 from bench_ros import _cpu_name  # noqa: E402
 from bench_ros_graph import (  # noqa: E402 (the graph benchmark's process and ROS helpers)
-    _stop_spinning,
+    _spin,
+    close_tester,
     start_node,
     stop_nodes,
     transition,
@@ -62,7 +62,6 @@ def run_once(
     from smolvla_interfaces.msg import ActionChunk
     from smolvla_ros.bench import host_load
     from smolvla_ros.nodes import topics
-    from smolvla_ros.nodes.executors import make_executor
     from smolvla_ros.tasks import SIM_TASK
 
     sim_time = {'use_sim_time': True}
@@ -94,10 +93,7 @@ def run_once(
         topics.CHUNK_QOS,
     )
     run_task = ActionClient(node, RunTask, topics.RUN_TASK)
-    spinner = make_executor()
-    spinner.add_node(node)
-    thread = threading.Thread(target=spinner.spin, name='bench-threads', daemon=True)
-    thread.start()
+    spinner, thread = _spin([node])
     out: dict[str, Any] = {'threads': threads}
     try:
         for name in ('policy_node', 'executor_node'):
@@ -132,11 +128,7 @@ def run_once(
             }
         )
     finally:
-        _stop_spinning(spinner, thread)
-        if not thread.is_alive():  # never destroy what an executor still waits on
-            run_task.destroy()
-            node.destroy_node()
-        rclpy.try_shutdown()
+        close_tester(spinner, thread, node, run_task)
         out['processes'] = stop_nodes(procs)
         for name, p in out['processes'].items():
             if p['exit_code'] != 0 or p['traceback']:

@@ -182,6 +182,18 @@ def _stop_spinning(spinner: Any, thread: threading.Thread) -> None:
         print('warning: the executor thread did not stop within 30 s', file=sys.stderr)
 
 
+def close_tester(spinner: Any, thread: threading.Thread, node: Any, run_task: Any) -> None:
+    """Stop a tester node's spinning, destroy its RunTask client and the node (only once the
+    executor thread has ended: never what it still waits on), and shut rclpy down."""
+    import rclpy
+
+    _stop_spinning(spinner, thread)
+    if not thread.is_alive():
+        run_task.destroy()
+        node.destroy_node()
+    rclpy.try_shutdown()
+
+
 def _copy(series: Any) -> list[Any]:
     """A list copy of a deque another thread appends to (retry if it changed meanwhile)."""
     for _ in range(100):
@@ -462,11 +474,7 @@ def run_graph_worker(time_limit_s: float, request_timeout_s: float | None) -> di
             'host_steal_s': load['host_steal_s'],
         }
     finally:
-        _stop_spinning(spinner, thread)
-        if not thread.is_alive():  # never destroy what an executor still waits on
-            run_task.destroy()
-            node.destroy_node()
-        rclpy.try_shutdown()
+        close_tester(spinner, thread, node, run_task)
         out['processes'] = stop_nodes(procs)
     return _derived(out)
 
