@@ -135,9 +135,9 @@ class SimNode(Node):
           bad command (WARN, with the reason and the count).
 
     Subscribes: ``smolvla/joint_command`` (sensor_msgs/JointState: positions by name, radians,
-    any subset of the joints; others keep their goal; out-of-range goals are clamped to the
-    joint limits) with ``STATE_QOS``. A malformed command (NaN, unknown joint, lengths
-    differ) is counted and reported and commands nothing.
+    every joint of the arm and no other, as driver_node takes them; out-of-range goals are
+    clamped to the joint limits) with ``STATE_QOS``. A malformed command (NaN, an unknown or
+    missing joint, lengths differ) is counted and reported and commands nothing.
 
     Services: ``smolvla/sim/reset`` (std_srvs/Trigger): a new scene with the next seed (arm
     at home, cube at the seed's pose).
