@@ -138,12 +138,9 @@ def run_once(
     return out
 
 
-def _median(rows: list[dict[str, Any]], key: str) -> float | None:
-    values = [r[key] for r in rows if r.get(key) is not None]
-    return statistics.median(values) if values else None
-
-
 def main(argv: list[str] | None = None) -> int:
+    from smolvla_ros.bench.tick_jitter import median_of_runs
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--threads', type=int, nargs='+', default=[0, 1])
     parser.add_argument('--runs', type=int, default=2, help='rounds over the conditions')
@@ -172,7 +169,7 @@ def main(argv: list[str] | None = None) -> int:
                 flush=True,
             )
     keys = ('latency_median_s', 'latency_p90_s', 'chunks', 'starvation_ticks', 'wall_s')
-    table = {t: {k: _median(rows, k) for k in keys} for t, rows in runs.items()}
+    table = {t: median_of_runs(rows, keys) for t, rows in runs.items()}
     print(f'\nSmolVLA in the node graph, medians over {a.runs} runs of {a.time_limit:g} sim s')
     print(f'{"threads":>8s} {"latency":>8s} {"p90":>7s} {"chunks":>7s} {"starved":>8s}')
     for t, r in table.items():
